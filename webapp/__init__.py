@@ -1,0 +1,111 @@
+"""Brygga: the app factory. Reads like a table of contents."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, has_request_context, request
+from flask_login import current_user
+from jinja2 import ChoiceLoader, FileSystemLoader
+
+from webapp.config import Config
+from webapp.crypto import load_keys
+from webapp.extensions import babel, csrf, db, htmx, login_manager, migrate
+from webapp.logs import configure_logging
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_path=os.environ.get("BRYGGA_INSTANCE_PATH"))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    config = Config(app.instance_path)
+    app.config.from_mapping(config.as_dict())
+    if test_config:
+        app.config.from_mapping(test_config)
+    if not app.config["SECRET_KEY"]:
+        raise RuntimeError("SECRET_KEY must be set outside dev and test (BRYGGA_ENV)")
+    is_dev = app.config["BRYGGA_ENV"] in ("dev", "test")
+    app.extensions["brygga_keys"] = load_keys(
+        app.config["BRYGGA_ENCRYPTION_KEYS"], app.instance_path, allow_generate=is_dev
+    )
+
+    configure_logging(app.config["LOG_LEVEL"])
+    # Pages in templates/, the fragments htmx swaps in partials/ — both on the search path.
+    app.jinja_loader = ChoiceLoader(
+        [FileSystemLoader(PACKAGE_DIR / "templates"), FileSystemLoader(PACKAGE_DIR / "partials")]
+    )
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def select_locale() -> str:
+    from flask import current_app
+
+    lang = request.cookies.get("lang") if has_request_context() else None
+    if lang in current_app.config["LANGUAGES"]:
+        return lang
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def register_extensions(app: Flask) -> None:
+    from webapp import models  # noqa: F401  (every table known to Alembic)
+
+    db.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(PACKAGE_DIR.parent / "migrations"),
+        render_as_batch=True,  # SQLite can only ALTER through table copies
+        compare_type=True,
+    )
+    csrf.init_app(app)
+    htmx.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "basic"
+
+    from webapp.auth.views import load_user
+
+    login_manager.user_loader(load_user)
+
+
+def register_blueprints(app: Flask) -> None:
+    from webapp.auth.views import bp as auth_bp
+    from webapp.main.views import bp as main_bp
+    from webapp.settings.views import bp as settings_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(settings_bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from webapp.main.errors import register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from webapp.formatting import register
+
+    register(app)
+
+    @app.context_processor
+    def inject_user() -> dict[str, Any]:
+        return {"current_user": current_user, "current_locale": select_locale()}
+
+
+def register_commands(app: Flask) -> None:
+    from webapp.cli import register
+
+    register(app)

@@ -1,0 +1,44 @@
+"""Flask CLI commands: `flask --app webapp create-admin | seed-demo | rotate-encryption-key`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from webapp.extensions import db
+from webapp.services import accounts
+
+
+def register(app: Flask) -> None:
+    @app.cli.command("create-admin")
+    @click.option("--email", required=True)
+    @click.option("--password", required=True)
+    @click.option("--org", "org_name", required=True, help="Organization; created when missing.")
+    @click.option("--name", default=None, help="The admin's name (defaults to the e-mail).")
+    def create_admin(email: str, password: str, org_name: str, name: str | None) -> None:
+        """Create an admin (and the organization when it does not exist)."""
+        try:
+            user = accounts.create_admin(email, password, org_name, name)
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+        db.session.commit()
+        click.echo(f"Admin {user.email} in {user.organization.name} created.")
+
+    @app.cli.command("seed-demo")
+    def seed_demo() -> None:
+        """Create the demo organization and its people (idempotent)."""
+        from webapp.services import demo
+
+        lines = demo.seed()
+        db.session.commit()
+        for line in lines:
+            click.echo(line)
+
+    @app.cli.command("rotate-encryption-key")
+    def rotate_encryption_key() -> None:
+        """Re-encrypt every stored secret with the first key of BRYGGA_ENCRYPTION_KEYS."""
+        from webapp.services import secrets
+
+        count = secrets.reencrypt_all()
+        db.session.commit()
+        click.echo(f"Re-encrypted {count} stored secret(s) with the newest key.")

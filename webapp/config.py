@@ -1,0 +1,55 @@
+"""Configuration read from the environment, with safe defaults for a laptop."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEV_ENVIRONMENTS = {"dev", "test"}
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URL forms a PaaS writes and point PostgreSQL at psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+class Config:
+    """Settings for one app instance; `from_env` is the only place that reads os.environ."""
+
+    def __init__(self, instance_path: str, environ: dict[str, str] | None = None) -> None:
+        env = dict(os.environ if environ is None else environ)
+        self.BRYGGA_ENV = env.get("BRYGGA_ENV", "production")
+        is_dev = self.BRYGGA_ENV in DEV_ENVIRONMENTS
+        default_db = "sqlite:///" + str(Path(instance_path) / "brygga.sqlite3")
+        self.SQLALCHEMY_DATABASE_URI = normalise_database_url(env.get("DATABASE_URL", default_db))
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.REDIS_URL = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        self.SECRET_KEY = env.get("SECRET_KEY") or ("dev-only-not-secret" if is_dev else None)
+        self.BRYGGA_ENCRYPTION_KEYS = env.get("BRYGGA_ENCRYPTION_KEYS", "")
+        self.NMBRS_BASE_URL = env.get("NMBRS_BASE_URL") or None
+        self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO").upper()
+        self.PUBLIC_URL = env.get("PUBLIC_URL", "http://127.0.0.1:5000")
+        self.LOGIN_ATTEMPTS_PER_ACCOUNT = int(env.get("LOGIN_ATTEMPTS_PER_ACCOUNT", "5"))
+        self.LOGIN_ATTEMPTS_PER_IP = int(env.get("LOGIN_ATTEMPTS_PER_IP", "30"))
+        self.LOGIN_ATTEMPT_WINDOW_SECONDS = int(env.get("LOGIN_ATTEMPT_WINDOW_SECONDS", "900"))
+
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = not is_dev
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SECURE = not is_dev
+        self.WTF_CSRF_TIME_LIMIT = None  # tied to the session instead: long forms must not expire
+        self.BABEL_DEFAULT_LOCALE = "sv"
+        self.BABEL_DEFAULT_TIMEZONE = "Europe/Stockholm"
+        self.LANGUAGES = ["sv", "en"]
+
+    @property
+    def is_dev(self) -> bool:
+        return self.BRYGGA_ENV in DEV_ENVIRONMENTS
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: v for k, v in vars(self).items() if k.isupper()}

@@ -1,0 +1,36 @@
+"""Template filters: how Brygga shows dates and amounts to a Swedish reader."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from flask import Flask
+from flask_babel import format_datetime
+
+NBSP = "\u00a0"
+
+
+def kronor(amount: Decimal | int | None) -> str:
+    """`1 234,50 kr`: a non-breaking space between thousands and a decimal comma."""
+    if amount is None:
+        return ""
+    quantised = Decimal(amount).quantize(Decimal("0.01"))
+    sign = "−" if quantised < 0 else ""
+    whole, _, frac = f"{abs(quantised):.2f}".partition(".")
+    groups = []
+    while whole:
+        groups.insert(0, whole[-3:])
+        whole = whole[:-3]
+    return f"{sign}{NBSP.join(groups)},{frac}{NBSP}kr"
+
+
+def when(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return format_datetime(value, "yyyy-MM-dd HH:mm")
+
+
+def register(app: Flask) -> None:
+    app.add_template_filter(kronor)
+    app.add_template_filter(when)

@@ -1,0 +1,31 @@
+"""Friendly error pages; never a stack trace to the browser."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
+
+log = logging.getLogger(__name__)
+
+
+def register(app: Flask) -> None:
+    def page(code: int):
+        def handler(error):
+            return render_template("errors/error.html", code=code), code
+
+        return handler
+
+    for code in (400, 403, 404, 405, 429, 500):
+        app.register_error_handler(code, page(code))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render_template("errors/error.html", code=400, csrf=True), 400
+
+    @app.errorhandler(OperationalError)
+    def database_down(error):
+        log.error("database unavailable: %s", type(error).__name__)
+        return render_template("errors/error.html", code=503), 503

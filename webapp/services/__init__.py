@@ -1,0 +1,1 @@
+"""What the product does, called by views and jobs alike. Knows the database, not HTTP."""
