@@ -1,6 +1,39 @@
 """All models, imported here so that Alembic and the app see every table."""
 
 from webapp.models.audit import AuditEvent
+from webapp.models.catalog import (
+    CostCenter,
+    CostUnit,
+    Department,
+    PayrollEmployee,
+    WageType,
+)
 from webapp.models.organization import Organization, Role, User
+from webapp.models.recipient import (
+    KeyStatus,
+    NmbrsConnection,
+    PaxmlSettings,
+    PayItemSetting,
+    RecipientKind,
+    RecipientStatus,
+    ReportRecipient,
+)
 
-__all__ = ["AuditEvent", "Organization", "Role", "User"]
+__all__ = [
+    "AuditEvent",
+    "CostCenter",
+    "CostUnit",
+    "Department",
+    "KeyStatus",
+    "NmbrsConnection",
+    "Organization",
+    "PaxmlSettings",
+    "PayItemSetting",
+    "PayrollEmployee",
+    "RecipientKind",
+    "RecipientStatus",
+    "ReportRecipient",
+    "Role",
+    "User",
+    "WageType",
+]

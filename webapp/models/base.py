@@ -1,8 +1,9 @@
 """Column helpers shared by the models."""
 
+import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Enum
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -12,3 +13,10 @@ def utcnow() -> datetime:
 
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def string_enum(cls: type[enum.Enum], length: int = 20) -> Enum:
+    """An enum stored as its plain string values: a new member needs no database type change."""
+    return Enum(
+        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )

@@ -5,12 +5,12 @@ from __future__ import annotations
 import enum
 
 from flask_login import UserMixin
-from sqlalchemy import Enum, ForeignKey, String, func
+from sqlalchemy import ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import db
-from webapp.models.base import TimestampMixin
+from webapp.models.base import TimestampMixin, string_enum
 
 
 class Role(enum.StrEnum):
@@ -36,10 +36,7 @@ class User(UserMixin, TimestampMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(200))
     employee_number: Mapped[str | None] = mapped_column(String(50))
-    role: Mapped[Role] = mapped_column(
-        Enum(Role, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
-        default=Role.EMPLOYEE,
-    )
+    role: Mapped[Role] = mapped_column(string_enum(Role), default=Role.EMPLOYEE)
     # Changes on password change and logout, so old session cookies stop working.
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
