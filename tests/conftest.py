@@ -3,6 +3,7 @@ TEST_DATABASE_URL is set), and the flaskr-style `app`, `client`, `runner`, `auth
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -202,3 +203,42 @@ def get_user(email: str) -> User:
 
 def get_org(name: str) -> Organization:
     return db.session.scalar(db.select(Organization).where(Organization.name == name))
+
+
+@pytest.fixture(scope="session")
+def _sandbox_server():
+    """The Nmbrs sandbox over real HTTP on loopback, shared by the session."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from sandbox.app import create_sandbox
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per SOAP call
+    sandbox_app, state = create_sandbox()
+    server = make_server("127.0.0.1", 0, sandbox_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", state
+    state.close()
+    server.shutdown()
+    server.server_close()
+
+
+class Sandbox:
+    def __init__(self, url: str, state) -> None:
+        self.url = url
+        self.state = state
+
+
+@pytest.fixture
+def nmbrs_sandbox(_sandbox_server, app, monkeypatch, request) -> Iterator[Sandbox]:
+    """Fresh demo data in the sandbox, and every app in the test pointed at it."""
+    url, state = _sandbox_server
+    state.reset()
+    monkeypatch.setitem(app.config, "NMBRS_BASE_URL", url)
+    monkeypatch.setitem(app.config, "NMBRS_READ_TIMEOUT", 3.0)
+    if "live_app" in request.fixturenames:
+        live_app = request.getfixturevalue("live_app")
+        monkeypatch.setitem(live_app.config, "NMBRS_BASE_URL", url)
+    yield Sandbox(url, state)
+    state.reset()

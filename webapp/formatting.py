@@ -31,6 +31,17 @@ def when(value: datetime | None) -> str:
     return format_datetime(value, "yyyy-MM-dd HH:mm")
 
 
+def pay_item_label(item: str) -> str:
+    """The admin's name for a stored pay item key."""
+    from webapp.payitems import INFO, PayItem
+
+    try:
+        return str(INFO[PayItem(item)].label)
+    except ValueError:
+        return item
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(kronor)
     app.add_template_filter(when)
+    app.add_template_filter(pay_item_label)

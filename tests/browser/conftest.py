@@ -32,7 +32,9 @@ def pytest_collection_modifyitems(config, items):
             # In CI a missing browser is a failure, not a skip: .ci/run installs it.
             if not CHROMIUM.exists() and not os.environ.get("CI"):
                 item.add_marker(
-                    pytest.mark.skip(reason="Debian's chromium is not installed (/usr/bin/chromium)")
+                    pytest.mark.skip(
+                        reason="Debian's chromium is not installed (/usr/bin/chromium)"
+                    )
                 )
 
 

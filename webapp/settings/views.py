@@ -1,16 +1,311 @@
-"""Inställningar: the organization's settings, admins only."""
+"""Inställningar: the organization's settings and its report recipients. Admins only."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
+from webapp.extensions import db
+from webapp.models import PayrollEmployee, RecipientKind, ReportRecipient, User
 from webapp.permissions import admin_required
+from webapp.responses import finish, render_dialog
+from webapp.services import advanced_settings, catalog_views, employee_mapping, nmbrs_connect
+from webapp.services import recipients as recipients_service
+from webapp.settings.forms import CompanyForm, NmbrsKeyForm, PaxmlForm
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
+
+
+def _org_id() -> int:
+    return current_user.organization_id
+
+
+def _recipient(recipient_id: int) -> ReportRecipient:
+    return recipients_service.get_active(_org_id(), recipient_id)
+
+
+def _replacing() -> ReportRecipient | None:
+    replace_id = request.args.get("replace", type=int)
+    return _recipient(replace_id) if replace_id else None
+
+
+def _box_context() -> dict:
+    recipients = recipients_service.active_recipients(_org_id())
+    return {
+        "recipients": recipients,
+        "recipient_problems": {r.id: recipients_service.wage_type_problems(r) for r in recipients},
+    }
 
 
 @bp.route("/")
 @admin_required
 def index():
-    return render_template("settings/index.html", organization=current_user.organization)
+    return render_template(
+        "settings/index.html", organization=current_user.organization, **_box_context()
+    )
+
+
+# --- adding and replacing --------------------------------------------------------------------
+
+
+@bp.route("/recipients/new")
+@admin_required
+def choose_kind():
+    return render_dialog(
+        "recipients/kind_chooser.html", kinds=recipients_service.KINDS, replacing=_replacing()
+    )
+
+
+@bp.route("/recipients/<int:recipient_id>/replace/<kind>")
+@admin_required
+def confirm_replace(recipient_id: int, kind: str):
+    recipient = _recipient(recipient_id)
+    new_kind = _kind(kind)
+    return render_dialog(
+        "recipients/replace_confirm.html",
+        recipient=recipient,
+        kind=recipients_service.KINDS[new_kind],
+        carry=recipients_service.carry_over_report(recipient, new_kind),
+    )
+
+
+def _kind(kind: str) -> RecipientKind:
+    try:
+        return RecipientKind(kind)
+    except ValueError:
+        abort(404)
+
+
+@bp.route("/recipients/new/nmbrs", methods=["GET", "POST"])
+@admin_required
+def add_nmbrs():
+    replacing = _replacing()
+    form = NmbrsKeyForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            checked = nmbrs_connect.check_key(
+                form.username.data.strip(), form.token.data.strip(), form.environment.data
+            )
+        except nmbrs_connect.ConnectError as exc:
+            error = exc.user_message
+        else:
+            if len(checked.companies) == 1:
+                recipient = recipients_service.add_nmbrs(
+                    current_user, checked, checked.companies[0]["id"], replacing
+                )
+                db.session.commit()
+                return finish(
+                    url_for("settings.index"),
+                    _("%(name)s är tillagd som rapportmottagare.", name=recipient.display_name),
+                )
+            ref = nmbrs_connect.remember(checked, _org_id())
+            company_form = CompanyForm(ref=ref)
+            company_form.company_id.choices = _company_choices(checked)
+            return render_dialog(
+                "recipients/nmbrs_company.html", form=company_form, replacing=replacing
+            )
+    return render_dialog(
+        "recipients/nmbrs_dialog.html", form=form, error=error, replacing=replacing, recipient=None
+    )
+
+
+def _company_choices(checked: nmbrs_connect.CheckedKey) -> list[tuple[int, str]]:
+    return [(c["id"], f"{c['name']} ({c['number']})") for c in checked.companies]
+
+
+@bp.route("/recipients/new/nmbrs/company", methods=["POST"])
+@admin_required
+def choose_company():
+    replacing = _replacing()
+    form = CompanyForm()
+    checked = nmbrs_connect.recall(form.ref.data or "", _org_id())
+    if checked is None:
+        form = NmbrsKeyForm(formdata=None)
+        return render_dialog(
+            "recipients/nmbrs_dialog.html",
+            form=form,
+            error=_("Det tog för lång tid. Ange API-nyckeln igen."),
+            replacing=replacing,
+            recipient=None,
+        )
+    form.company_id.choices = _company_choices(checked)
+    if not form.validate_on_submit():
+        return render_dialog("recipients/nmbrs_company.html", form=form, replacing=replacing)
+    recipient = recipients_service.add_nmbrs(current_user, checked, form.company_id.data, replacing)
+    db.session.commit()
+    nmbrs_connect.forget(form.ref.data)
+    return finish(
+        url_for("settings.index"),
+        _("%(name)s är tillagd som rapportmottagare.", name=recipient.display_name),
+    )
+
+
+@bp.route("/recipients/new/paxml", methods=["GET", "POST"])
+@admin_required
+def add_paxml():
+    replacing = _replacing()
+    form = PaxmlForm()
+    if form.validate_on_submit():
+        recipient = recipients_service.add_paxml(
+            current_user,
+            form.display_name.data.strip(),
+            (form.program_name.data or "").strip(),
+            form.encoding.data,
+            replacing,
+        )
+        db.session.commit()
+        return finish(
+            url_for("settings.index"),
+            _("%(name)s är tillagd som rapportmottagare.", name=recipient.display_name),
+        )
+    return render_dialog("recipients/paxml_dialog.html", form=form, replacing=replacing)
+
+
+# --- one recipient ---------------------------------------------------------------------------
+
+
+@bp.route("/recipients/<int:recipient_id>/menu")
+@admin_required
+def recipient_menu(recipient_id: int):
+    return render_dialog(
+        "recipients/pen_menu.html",
+        recipient=_recipient(recipient_id),
+        kinds=recipients_service.KINDS,
+    )
+
+
+@bp.route("/recipients/<int:recipient_id>/key", methods=["GET", "POST"])
+@admin_required
+def replace_key(recipient_id: int):
+    recipient = _recipient(recipient_id)
+    if recipient.kind != RecipientKind.NMBRS:
+        abort(404)
+    form = NmbrsKeyForm(
+        data=None
+        if request.method == "POST"
+        else {"username": recipient.nmbrs.username, "environment": recipient.nmbrs.environment}
+    )
+    error = None
+    if form.validate_on_submit():
+        try:
+            checked = nmbrs_connect.check_key(
+                form.username.data.strip(), form.token.data.strip(), form.environment.data
+            )
+            recipients_service.replace_nmbrs_key(current_user, recipient, checked)
+        except nmbrs_connect.ConnectError as exc:
+            error = exc.user_message
+        except ValueError as exc:
+            error = str(exc)
+        else:
+            db.session.commit()
+            back = "settings.recipient_view" if request.args.get("back") == "view" else None
+            return finish(
+                url_for(back, recipient_id=recipient.id) if back else url_for("settings.index"),
+                _("Den nya API-nyckeln är sparad."),
+            )
+    return render_dialog(
+        "recipients/nmbrs_dialog.html", form=form, error=error, replacing=None, recipient=recipient
+    )
+
+
+@bp.route("/recipients/<int:recipient_id>/remove", methods=["GET", "POST"])
+@admin_required
+def remove_recipient(recipient_id: int):
+    recipient = _recipient(recipient_id)
+    if request.method == "POST":
+        recipients_service.remove(current_user, recipient)
+        db.session.commit()
+        return finish(
+            url_for("settings.index"), _("%(name)s är borttagen.", name=recipient.display_name)
+        )
+    return render_dialog("recipients/remove_confirm.html", recipient=recipient)
+
+
+@bp.route("/recipients/<int:recipient_id>")
+@admin_required
+def recipient_view(recipient_id: int):
+    recipient = _recipient(recipient_id)
+    tab = catalog_views.tab_or_default(request.args.get("tab"))
+    return render_template(
+        "settings/recipient.html",
+        tabs=catalog_views.TABS,
+        counts=catalog_views.counts(recipient),
+        query=request.args.get("q", ""),
+        **_catalog_context(recipient, tab),
+        problems=recipients_service.wage_type_problems(recipient),
+        advanced=advanced_settings.grouped(advanced_settings.rows(recipient)),
+        group_titles=advanced_settings.GROUP_TITLES,
+    )
+
+
+@bp.route("/recipients/<int:recipient_id>/catalog/<tab>")
+@admin_required
+def catalog(recipient_id: int, tab: str):
+    recipient = _recipient(recipient_id)
+    if tab not in catalog_views.TABS:
+        abort(404)
+    return render_template("recipients/catalog_table.html", **_catalog_context(recipient, tab))
+
+
+def _catalog_context(recipient: ReportRecipient, tab: str) -> dict:
+    context = {
+        "recipient": recipient,
+        "tab": tab,
+        "table": catalog_views.table(recipient, tab, request.args.get("q", "")),
+    }
+    if tab == "employees":
+        context["mapping_users"] = db.session.scalars(
+            db.select(User)
+            .where(User.organization_id == recipient.organization_id)
+            .order_by(User.name)
+        ).all()
+        context["unmatched_users"] = employee_mapping.unmatched_users(recipient)
+    return context
+
+
+@bp.route("/recipients/<int:recipient_id>/advanced", methods=["GET", "POST"])
+@admin_required
+def advanced(recipient_id: int):
+    recipient = _recipient(recipient_id)
+    if request.method == "POST":
+        parsed = advanced_settings.parse(request.form, recipient)
+        if advanced_settings.save(current_user, recipient, parsed):
+            db.session.commit()
+            return finish(
+                url_for("settings.recipient_view", recipient_id=recipient.id),
+                _("Avancerade inställningar är sparade."),
+            )
+        rows = parsed
+    else:
+        rows = advanced_settings.rows(recipient)
+    return render_dialog(
+        "recipients/advanced_dialog.html",
+        recipient=recipient,
+        groups=advanced_settings.grouped(rows),
+        group_titles=advanced_settings.GROUP_TITLES,
+        wage_types=advanced_settings.wage_type_choices(recipient),
+        has_errors=any(r.error for r in rows),
+    )
+
+
+@bp.route("/recipients/<int:recipient_id>/employees/<int:employee_id>", methods=["POST"])
+@admin_required
+def map_employee(recipient_id: int, employee_id: int):
+    recipient = _recipient(recipient_id)
+    employee = db.session.get(PayrollEmployee, employee_id)
+    if employee is None or employee.recipient_id != recipient.id:
+        abort(404)
+    user_id = request.form.get("user_id", type=int)
+    user = None
+    if user_id:
+        user = db.session.get(User, user_id)
+        if user is None or user.organization_id != recipient.organization_id:
+            abort(404)
+    employee_mapping.set_manual(current_user, recipient, employee, user)
+    db.session.commit()
+    return finish(
+        url_for("settings.recipient_view", recipient_id=recipient.id, tab="employees"),
+        _("Kopplingen är sparad."),
+    )

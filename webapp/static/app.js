@@ -5,10 +5,15 @@ document.addEventListener("modal:close", () => {
   if (modal) modal.innerHTML = "";
 });
 
-// A dialog fragment swapped into #modal opens as a real modal (focus trap, Esc to close).
-document.addEventListener("htmx:afterSwap", (event) => {
-  const dialog = event.detail.target.querySelector && event.detail.target.querySelector("dialog[data-modal]");
-  if (dialog && !dialog.open) dialog.showModal();
+// A dialog fragment that htmx brings in opens as a real modal (focus trap, Esc to close),
+// also when a form inside it is re-rendered with its errors.
+document.addEventListener("htmx:load", (event) => {
+  const el = event.detail.elt;
+  const dialogs = el.matches("dialog[data-modal]") ? [el] : el.querySelectorAll("dialog[data-modal]");
+  dialogs.forEach((dialog) => {
+    if (!dialog.open) dialog.showModal();
+    dialog.addEventListener("close", () => dialog.remove(), { once: true });
+  });
 });
 
 document.addEventListener("click", (event) => {
@@ -18,7 +23,6 @@ document.addEventListener("click", (event) => {
   if (dialog) {
     event.preventDefault();
     dialog.close();
-    dialog.remove();
   }
 });
 

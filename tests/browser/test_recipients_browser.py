@@ -1,0 +1,74 @@
+"""The manual's flow, walked in Chromium against the Nmbrs sandbox."""
+
+import re
+
+from playwright.sync_api import expect
+
+from sandbox.data import DEMO_TOKEN, DEMO_USERNAME, OTHER_TOKEN, OTHER_USERNAME
+from webapp.models import Role
+
+
+def open_settings(page, live_server):
+    page.get_by_role("navigation").get_by_role("link", name="Inställningar").click()
+    expect(page.get_by_role("heading", name="Rapportmottagare")).to_be_visible()
+
+
+def test_admin_adds_nmbrs_with_plus_wrong_key_first(page, live_server, people, login, nmbrs_sandbox):
+    login(people.user(Role.ADMIN))
+    open_settings(page, live_server)
+    page.get_by_role("link", name="Lägg till rapportmottagare").click()
+    page.get_by_role("dialog").get_by_role("link", name=re.compile("^Nmbrs")).click()
+    dialog = page.get_by_role("dialog", name="Anslut Nmbrs")
+    dialog.get_by_label("E-postadress du loggar in i Nmbrs med").fill(DEMO_USERNAME)
+    dialog.get_by_label("API-nyckel").fill("helt-fel-nyckel-123")
+    dialog.get_by_role("button", name="Kontrollera och spara").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("Nmbrs godkände inte API-nyckeln")
+    expect(dialog).to_be_visible()  # the dialog stays open, nothing saved
+    dialog.get_by_label("API-nyckel").fill(DEMO_TOKEN)
+    dialog.get_by_role("button", name="Kontrollera och spara").click()
+    company = page.get_by_role("dialog", name="Välj företag")
+    company.get_by_label(re.compile("Fjällviks Bygg AB")).check()
+    company.get_by_role("button", name="Spara").click()
+    box = page.locator("#recipient-box")
+    expect(box.get_by_text("Nmbrs – Fjällviks Bygg AB")).to_be_visible()
+    expect(box.get_by_text("••••" + DEMO_TOKEN[-4:])).to_be_visible()
+    expect(box.get_by_text("Aldrig synkad")).to_be_visible()
+    assert DEMO_TOKEN not in page.content()
+
+
+def test_admin_replaces_paxml_with_nmbrs_via_the_pen_and_sets_advanced_settings(
+    page, live_server, people, login, nmbrs_sandbox
+):
+    login(people.user(Role.ADMIN))
+    open_settings(page, live_server)
+    page.get_by_role("link", name="Lägg till rapportmottagare").click()
+    page.get_by_role("dialog").get_by_role("link", name=re.compile("^PAXml-fil")).click()
+    paxml = page.get_by_role("dialog", name="Lägg till PAXml-fil")
+    paxml.get_by_label("Namn i listan").fill("Lönefil Crona")
+    paxml.get_by_role("button", name="Spara").click()
+    expect(page.locator("#recipient-box").get_by_text("Lönefil Crona")).to_be_visible()
+
+    page.get_by_role("link", name="Ändra eller ersätt Lönefil Crona").click()
+    page.get_by_role("dialog").get_by_role("link", name=re.compile("^Nmbrs")).click()
+    confirm = page.get_by_role("dialog", name=re.compile("Ersätt Lönefil Crona med Nmbrs"))
+    expect(confirm).to_contain_text("arkiveras med sin historik")
+    confirm.get_by_role("link", name="Fortsätt").click()
+    dialog = page.get_by_role("dialog", name="Anslut Nmbrs")
+    dialog.get_by_label("E-postadress du loggar in i Nmbrs med").fill(OTHER_USERNAME)
+    dialog.get_by_label("API-nyckel").fill(OTHER_TOKEN)
+    dialog.get_by_role("button", name="Kontrollera och spara").click()
+    box = page.locator("#recipient-box")
+    expect(box.get_by_text("Nmbrs – Grannbolaget AB")).to_be_visible()
+    expect(box.get_by_text("Lönefil Crona")).to_have_count(0)
+
+    # The row's middle opens the recipient view (the pen does not).
+    box.get_by_text("Nmbrs – Grannbolaget AB").click()
+    expect(page.get_by_role("heading", name="Nmbrs – Grannbolaget AB")).to_be_visible()
+    expect(page.get_by_role("tab", name=re.compile("Lönearter"))).to_be_visible()
+    page.get_by_role("link", name="Ändra avancerade inställningar").click()
+    advanced = page.get_by_role("dialog", name="Avancerade inställningar")
+    advanced.get_by_label("Utlägg", exact=True).uncheck()
+    advanced.get_by_role("button", name="Spara").click()
+    expect(page.get_by_text("Avancerade inställningar är sparade.")).to_be_visible()
+    summary = page.locator("#advanced-summary")
+    expect(summary.get_by_role("row", name=re.compile("^Utlägg Nej"))).to_be_visible()

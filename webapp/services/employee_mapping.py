@@ -1,0 +1,87 @@
+"""Brygga users ↔ Nmbrs employees: matched on employee number, overridable by hand."""
+
+from __future__ import annotations
+
+from webapp.extensions import db
+from webapp.models import PayrollEmployee, ReportRecipient, User
+from webapp.services import audit
+
+
+def normalise_number(number: str | None) -> str | None:
+    # Nmbrs returns employee numbers as integers; people type "007" as often as "7".
+    if number is None:
+        return None
+    stripped = number.strip().lstrip("0")
+    return stripped or ("0" if number.strip() else None)
+
+
+def rematch(recipient: ReportRecipient) -> int:
+    """Match every employee not mapped by hand to the user with the same employee number.
+
+    Returns how many mappings changed. Manual choices are left alone.
+    """
+    users = db.session.scalars(
+        db.select(User).where(
+            User.organization_id == recipient.organization_id, User.employee_number.is_not(None)
+        )
+    ).all()
+    by_number = {normalise_number(u.employee_number): u.id for u in users}
+    changed = 0
+    employees = db.session.scalars(
+        db.select(PayrollEmployee).where(PayrollEmployee.recipient_id == recipient.id)
+    )
+    for employee in employees:
+        if employee.mapping_source == "manual":
+            continue
+        user_id = None if employee.archived else by_number.get(normalise_number(employee.code))
+        if employee.user_id != user_id:
+            employee.user_id = user_id
+            employee.mapping_source = "auto" if user_id else None
+            changed += 1
+    return changed
+
+
+def set_manual(
+    actor: User, recipient: ReportRecipient, employee: PayrollEmployee, user: User | None
+) -> None:
+    """An admin's choice; `None` clears it and lets the number match again."""
+    if user is None:
+        employee.user_id = None
+        employee.mapping_source = None
+        db.session.flush()
+        rematch(recipient)
+    else:
+        # One Nmbrs employee per user per recipient: move the user off any other row.
+        for other in db.session.scalars(
+            db.select(PayrollEmployee).where(
+                PayrollEmployee.recipient_id == recipient.id,
+                PayrollEmployee.user_id == user.id,
+                PayrollEmployee.id != employee.id,
+            )
+        ):
+            other.user_id = None
+            other.mapping_source = "manual"
+        employee.user_id = user.id
+        employee.mapping_source = "manual"
+    audit.record(
+        "recipient.employee_mapped",
+        actor=actor,
+        organization_id=recipient.organization_id,
+        obj=employee,
+        employee_number=employee.code,
+        user_id=user.id if user else None,
+    )
+
+
+def unmatched_users(recipient: ReportRecipient) -> list[User]:
+    """People in the organization who no Nmbrs employee is mapped to."""
+    mapped = db.select(PayrollEmployee.user_id).where(
+        PayrollEmployee.recipient_id == recipient.id, PayrollEmployee.user_id.is_not(None)
+    )
+    return list(
+        db.session.scalars(
+            db.select(User)
+            .where(User.organization_id == recipient.organization_id, User.id.not_in(mapped))
+            .order_by(User.name)
+        )
+    )

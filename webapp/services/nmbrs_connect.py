@@ -1,0 +1,118 @@
+"""Checking an Nmbrs API key before it is saved, and remembering it between dialog steps.
+
+When the key sees several companies the admin picks one in a second step. The key must not
+travel back to the browser for that step, so it waits in Redis, encrypted, for 15 minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import asdict, dataclass
+
+from redis.exceptions import RedisError
+
+from webapp import crypto
+from webapp.nmbrs import Company, NmbrsError
+from webapp.queue import redis_connection
+from webapp.services.nmbrs_access import client_for_credentials
+
+log = logging.getLogger(__name__)
+PENDING_TTL_SECONDS = 15 * 60
+
+
+class ConnectError(Exception):
+    """The key could not be confirmed; `user_message` says why, in the admin's words."""
+
+    def __init__(self, user_message: str, code: int | None = None) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+        self.code = code
+
+
+@dataclass
+class CheckedKey:
+    username: str
+    environment: str
+    domain: str | None
+    companies: list[dict]  # {"id", "number", "name", "debtor_id"}
+    token_encrypted: str
+    token_last4: str
+
+
+def check_key(username: str, token: str, environment: str) -> CheckedKey:
+    """Ask Nmbrs whether the e-mail and token work and which companies they see.
+
+    Raises ConnectError with a Swedish message on a wrong key, an unreachable Nmbrs, or a key
+    that sees no company. Never logs the token.
+    """
+    try:
+        with client_for_credentials(username, token, environment) as client:
+            env = client.verify()
+            domain = env.subdomain or env.domain
+            debtors = client.debtors()
+            companies: list[dict] = []
+            for debtor in debtors:
+                companies.extend(_company(c, debtor.id) for c in client.companies(debtor.id))
+            if not debtors:
+                companies = [_company(c, None) for c in client.companies()]
+    except NmbrsError as exc:
+        log.info("nmbrs key check failed: %s %s", type(exc).__name__, exc.code)
+        raise ConnectError(exc.user_message, exc.code) from None
+    if not companies:
+        raise ConnectError(
+            "Nmbrs-användaren ser inget företag. Be Nmbrs-administratören ge API-användaren "
+            "tillgång till företaget ni betalar löner genom."
+        )
+    return CheckedKey(
+        username=username,
+        environment=environment,
+        domain=domain,
+        companies=sorted(companies, key=lambda c: (c["name"] or "", c["id"])),
+        token_encrypted=crypto.encrypt(token),
+        token_last4=token[-4:],
+    )
+
+
+def _company(company: Company, debtor_id: int | None) -> dict:
+    return {
+        "id": company.id,
+        "number": company.number,
+        "name": company.name or f"#{company.number}",
+        "debtor_id": debtor_id,
+    }
+
+
+def remember(checked: CheckedKey, organization_id: int) -> str:
+    """Park a checked key while the admin chooses a company; returns an opaque reference."""
+    ref = secrets.token_urlsafe(24)
+    payload = {"organization_id": organization_id, **asdict(checked)}
+    try:
+        redis_connection().set(f"pending-nmbrs:{ref}", json.dumps(payload), ex=PENDING_TTL_SECONDS)
+    except RedisError:
+        raise ConnectError(
+            "Brygga kunde inte spara steget just nu. Försök igen om en stund."
+        ) from None
+    return ref
+
+
+def recall(ref: str, organization_id: int) -> CheckedKey | None:
+    """The parked key for this organization, or None when it expired or is someone else's."""
+    try:
+        raw = redis_connection().get(f"pending-nmbrs:{ref}")
+    except RedisError:
+        return None
+    if raw is None:
+        return None
+    payload = json.loads(raw)
+    if payload.pop("organization_id") != organization_id:
+        return None
+    return CheckedKey(**payload)
+
+
+def forget(ref: str) -> None:
+    try:
+        redis_connection().delete(f"pending-nmbrs:{ref}")
+    except RedisError:
+        log.warning("could not delete a pending nmbrs key")
