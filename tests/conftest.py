@@ -8,11 +8,12 @@ import os
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from redis import Redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from tests.support import PASSWORD, make_test_app
 from webapp.config import normalise_database_url
@@ -74,17 +75,21 @@ def _database_params() -> list[str]:
 
 
 @pytest.fixture(scope="session", params=_database_params())
-def database_url(request, tmp_path_factory) -> str:
+def database_url(request, tmp_path_factory) -> Iterator[str]:
     if request.param == "sqlite":
-        return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "brygga-test.sqlite3")
-    url = normalise_database_url(os.environ["TEST_DATABASE_URL"])
-    # Start from an empty schema: migrations are part of what is tested.
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
+        yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / "brygga-test.sqlite3")
+        return
+    # A database of our own on the TEST_DATABASE_URL server: parallel runs cannot collide, and
+    # every run migrates an empty database (migrations are part of what is tested).
+    server_url = make_url(normalise_database_url(os.environ["TEST_DATABASE_URL"]))
+    name = f"brygga_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server_url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")
