@@ -13,7 +13,9 @@ def open_settings(page, live_server):
     expect(page.get_by_role("heading", name="Rapportmottagare")).to_be_visible()
 
 
-def test_admin_adds_nmbrs_with_plus_wrong_key_first(page, live_server, people, login, nmbrs_sandbox):
+def test_admin_adds_nmbrs_with_plus_wrong_key_first(
+    page, live_server, people, login, nmbrs_sandbox
+):
     login(people.user(Role.ADMIN))
     open_settings(page, live_server)
     page.get_by_role("link", name="Lägg till rapportmottagare").click()
