@@ -1,4 +1,4 @@
-"""Fill English msgstrs from a table: `python scripts/fill_translations.py FILE.tsv`.
+"""Fill English msgstrs from a table: `python scripts/fill_translations.py F.tsv …`.
 
 Swedish is the source language of Brygga's templates and code; the English catalogue is the
 translation. Each TSV line is `Swedish<TAB>English`; existing translations are kept.
@@ -34,4 +34,4 @@ def main(tsv: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])
