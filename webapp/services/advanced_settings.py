@@ -20,6 +20,72 @@ GROUP_TITLES = {
 }
 
 
+@dataclass(frozen=True)
+class LayoutRow:
+    """One line of the dialog: a kind of value with its tax-free and its taxable part."""
+
+    label: object
+    tax_free: PayItem | None
+    taxable: PayItem | None
+
+
+_P = PayItem
+# How a payroll admin thinks of the choices: per vehicle kind and per kind of day, the
+# tax-free and the taxable part side by side.
+LAYOUT: list[tuple[PayGroup, list[LayoutRow]]] = [
+    (
+        PayGroup.MILEAGE,
+        [
+            LayoutRow(_l("Egen bil"), _P.MILEAGE_OWN_CAR_TAX_FREE, _P.MILEAGE_OWN_CAR_TAXABLE),
+            LayoutRow(
+                _l("Förmånsbil"), _P.MILEAGE_COMPANY_CAR_TAX_FREE, _P.MILEAGE_COMPANY_CAR_TAXABLE
+            ),
+            LayoutRow(
+                _l("Elförmånsbil"),
+                _P.MILEAGE_ELECTRIC_CAR_TAX_FREE,
+                _P.MILEAGE_ELECTRIC_CAR_TAXABLE,
+            ),
+        ],
+    ),
+    (
+        PayGroup.PER_DIEM,
+        [
+            LayoutRow(
+                _l("Inrikes heldag"), _P.DOMESTIC_FULL_DAY_TAX_FREE, _P.DOMESTIC_FULL_DAY_TAXABLE
+            ),
+            LayoutRow(
+                _l("Inrikes halvdag"), _P.DOMESTIC_HALF_DAY_TAX_FREE, _P.DOMESTIC_HALF_DAY_TAXABLE
+            ),
+            LayoutRow(_l("Inrikes natt"), _P.DOMESTIC_NIGHT_TAX_FREE, _P.DOMESTIC_NIGHT_TAXABLE),
+            LayoutRow(_l("Inrikes endagsförrättning"), None, _P.DOMESTIC_ONE_DAY_TAXABLE),
+            LayoutRow(
+                _l("Utrikes heldag"), _P.FOREIGN_FULL_DAY_TAX_FREE, _P.FOREIGN_FULL_DAY_TAXABLE
+            ),
+            LayoutRow(
+                _l("Utrikes halvdag"), _P.FOREIGN_HALF_DAY_TAX_FREE, _P.FOREIGN_HALF_DAY_TAXABLE
+            ),
+            LayoutRow(_l("Utrikes natt"), _P.FOREIGN_NIGHT_TAX_FREE, _P.FOREIGN_NIGHT_TAXABLE),
+            LayoutRow(_l("Utrikes endagsförrättning"), None, _P.FOREIGN_ONE_DAY_TAXABLE),
+        ],
+    ),
+    (
+        PayGroup.MEAL_REDUCTION,
+        [
+            LayoutRow(_l("Inrikes frukost"), _P.DOMESTIC_MEAL_REDUCTION_BREAKFAST, None),
+            LayoutRow(_l("Inrikes lunch"), _P.DOMESTIC_MEAL_REDUCTION_LUNCH, None),
+            LayoutRow(_l("Inrikes middag"), _P.DOMESTIC_MEAL_REDUCTION_DINNER, None),
+            LayoutRow(_l("Utrikes frukost"), _P.FOREIGN_MEAL_REDUCTION_BREAKFAST, None),
+            LayoutRow(_l("Utrikes lunch"), _P.FOREIGN_MEAL_REDUCTION_LUNCH, None),
+            LayoutRow(_l("Utrikes middag"), _P.FOREIGN_MEAL_REDUCTION_DINNER, None),
+        ],
+    ),
+    (PayGroup.OUTLAY, [LayoutRow(_l("Utlägg"), _P.OUTLAY, None)]),
+]
+assert {i for _, rows in LAYOUT for r in rows for i in (r.tax_free, r.taxable) if i} == set(
+    PayItem
+), "every pay item has its place in the dialog"
+
+
 @dataclass
 class Row:
     info: PayItemInfo
@@ -48,11 +114,18 @@ def rows(recipient: ReportRecipient) -> list[Row]:
     return result
 
 
-def grouped(rows_: list[Row]) -> list[tuple[PayGroup, list[Row]]]:
-    groups: dict[PayGroup, list[Row]] = {}
-    for row in rows_:
-        groups.setdefault(row.info.group, []).append(row)
-    return list(groups.items())
+def by_item(rows_: list[Row]) -> dict[PayItem, Row]:
+    return {row.info.item: row for row in rows_}
+
+
+def summary(rows_: list[Row]) -> dict[str, int]:
+    """Counts for the recipient view: how many values are sent, and how many lack a wage type."""
+    sent = [r for r in rows_ if r.included]
+    return {
+        "sent": len(sent),
+        "total": len(rows_),
+        "without_wage_type": sum(1 for r in sent if not r.wage_code),
+    }
 
 
 def wage_type_choices(recipient: ReportRecipient) -> list[WageType]:

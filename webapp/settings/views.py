@@ -235,8 +235,7 @@ def recipient_view(recipient_id: int):
         query=request.args.get("q", ""),
         **_catalog_context(recipient, tab),
         problems=recipients_service.wage_type_problems(recipient),
-        advanced=advanced_settings.grouped(advanced_settings.rows(recipient)),
-        group_titles=advanced_settings.GROUP_TITLES,
+        **_advanced_context(advanced_settings.rows(recipient)),
     )
 
 
@@ -283,11 +282,19 @@ def advanced(recipient_id: int):
     return render_dialog(
         "recipients/advanced_dialog.html",
         recipient=recipient,
-        groups=advanced_settings.grouped(rows),
-        group_titles=advanced_settings.GROUP_TITLES,
         wage_types=advanced_settings.wage_type_choices(recipient),
         has_errors=any(r.error for r in rows),
+        **_advanced_context(rows),
     )
+
+
+def _advanced_context(rows: list[advanced_settings.Row]) -> dict:
+    return {
+        "layout": advanced_settings.LAYOUT,
+        "group_titles": advanced_settings.GROUP_TITLES,
+        "choices": advanced_settings.by_item(rows),
+        "advanced_summary": advanced_settings.summary(rows),
+    }
 
 
 @bp.route("/recipients/<int:recipient_id>/employees/<int:employee_id>", methods=["POST"])
