@@ -154,7 +154,7 @@ def main() -> int:
         print(
             f"\n  Brygga is running at http://127.0.0.1:{web_port}\n"
             "  Log in as admin@demo.se / brygga-demo-2026 (approver: attest@demo.se, "
-            "employee: maria@demo.se, same password)\n"
+            "employee: goran@demo.se, same password)\n"
             "  Press Ctrl-C to stop everything.\n",
             flush=True,
         )

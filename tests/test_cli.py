@@ -39,7 +39,7 @@ def test_seed_demo_is_idempotent_and_prints_the_login(app, runner):
     assert "admin@demo.se" in first.output
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(Organization)) == 1
-        assert db.session.scalar(db.select(db.func.count()).select_from(User)) == 4
+        assert db.session.scalar(db.select(db.func.count()).select_from(User)) == 5
 
 
 def test_rotate_encryption_key_command_runs(app, runner):

@@ -6,14 +6,16 @@ from webapp.extensions import db
 from webapp.models import Role, User
 from webapp.services import accounts
 
-DEMO_ORG = "Demo AB"
+DEMO_ORG = "Fjällviks Bygg AB"
 DEMO_PASSWORD = "brygga-demo-2026"
-# Employee numbers match employees of the sandbox's demo company, so mapping has something to find.
+# The same people, with the same employee numbers, as the sandbox's demo company in Nmbrs, so
+# that matching employees after the first sync finds them. One person has no number on purpose.
 DEMO_PEOPLE = [
-    ("admin@demo.se", "Anna Lindqvist", Role.ADMIN, "1001"),
-    ("attest@demo.se", "Erik Johansson", Role.APPROVER, "1002"),
-    ("maria@demo.se", "Maria Andersson", Role.EMPLOYEE, "1003"),
-    ("johan@demo.se", "Johan Karlsson", Role.EMPLOYEE, "1004"),
+    ("admin@demo.se", "Axel Lindström", Role.ADMIN, "1001"),
+    ("attest@demo.se", "Kristina Wallin", Role.APPROVER, "1002"),
+    ("goran@demo.se", "Göran Lindqvist", Role.EMPLOYEE, "1003"),
+    ("ebba@demo.se", "Ebba Forsberg", Role.EMPLOYEE, "1004"),
+    ("nyanstalld@demo.se", "Nora Nyström", Role.EMPLOYEE, None),
 ]
 
 
