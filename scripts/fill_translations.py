@@ -1,7 +1,8 @@
-"""Fill English msgstrs from a table: `python scripts/fill_translations.py F.tsv …`.
+"""Fill English msgstrs from tables: `python scripts/fill_translations.py A.tsv B.tsv …`.
 
 Swedish is the source language of Brygga's templates and code; the English catalogue is the
-translation. Each TSV line is `Swedish<TAB>English`; existing translations are kept.
+translation. Each TSV line is `Swedish<TAB>English`; existing translations are kept. Prints the
+messages that are still untranslated.
 """
 
 from __future__ import annotations
@@ -14,8 +15,13 @@ from babel.messages.pofile import read_po, write_po
 PO = Path(__file__).resolve().parent.parent / "webapp/translations/en/LC_MESSAGES/messages.po"
 
 
-def main(tsv: str) -> None:
-    table = dict(line.split("\t", 1) for line in Path(tsv).read_text().splitlines() if "\t" in line)
+def main(*tsv_files: str) -> None:
+    table: dict[str, str] = {}
+    for tsv in tsv_files:
+        for line in Path(tsv).read_text().splitlines():
+            if "\t" in line:
+                swedish, english = line.split("\t", 1)
+                table[swedish] = english.strip()
     with PO.open("rb") as f:
         catalog = read_po(f)
     missing = []
@@ -26,7 +32,7 @@ def main(tsv: str) -> None:
         if english is None:
             missing.append(message.id)
         else:
-            message.string = english.strip()
+            message.string = english
     with PO.open("wb") as f:
         write_po(f, catalog, width=100)
     for m in missing:

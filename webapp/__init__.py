@@ -41,6 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_security_headers(app)
     register_template_helpers(app)
     register_commands(app)
     return app
@@ -82,15 +83,23 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from webapp.auth.views import bp as auth_bp
     from webapp.main.views import bp as main_bp
+    from webapp.reports.views import bp as reports_bp
     from webapp.settings.views import bp as settings_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(reports_bp)
     app.register_blueprint(settings_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
     from webapp.main.errors import register
+
+    register(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    from webapp.security import register
 
     register(app)
 

@@ -21,3 +21,16 @@ def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def approver_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Logged-in approvers and admins only; others get 403, anonymous users the login."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.can_approve:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped

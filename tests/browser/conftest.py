@@ -74,3 +74,23 @@ def login(page, live_server):
         page.get_by_role("button", name="Logga in").click()
 
     return do_login
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violations(request):
+    """Every browser test also proves the pages work under the strict CSP: no blocked script."""
+    if "page" not in request.fixturenames:
+        yield
+        return
+    page = request.getfixturevalue("page")
+    blocked: list[str] = []
+    page.on(
+        "console",
+        lambda msg: (
+            blocked.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text
+            else None
+        ),
+    )
+    yield
+    assert blocked == [], f"the page broke the Content-Security-Policy: {blocked}"

@@ -8,6 +8,15 @@ from webapp.models.catalog import (
     PayrollEmployee,
     WageType,
 )
+from webapp.models.expense import (
+    AllowancePolicy,
+    ExpenseLine,
+    ExpenseReport,
+    ForeignPerDiemTable,
+    LineKind,
+    Receipt,
+    ReportStatus,
+)
 from webapp.models.organization import Organization, Role, User
 from webapp.models.recipient import (
     KeyStatus,
@@ -20,6 +29,13 @@ from webapp.models.recipient import (
 )
 
 __all__ = [
+    "AllowancePolicy",
+    "ExpenseLine",
+    "ExpenseReport",
+    "ForeignPerDiemTable",
+    "LineKind",
+    "Receipt",
+    "ReportStatus",
     "AuditEvent",
     "CostCenter",
     "CostUnit",

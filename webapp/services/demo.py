@@ -26,6 +26,9 @@ def seed() -> list[str]:
         if User.by_email(email) is None:
             accounts.create_user(org, email, DEMO_PASSWORD, name, role, employee_number=number)
     db.session.flush()
+    from webapp.services.demo_reports import seed_reports
+
+    seed_reports()
     return [
         f"Demo login: {email} / {DEMO_PASSWORD} ({role.value})" for email, _, role, _ in DEMO_PEOPLE
     ]

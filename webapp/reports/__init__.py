@@ -1,0 +1,1 @@
+"""Utlägg: expense reports, approvals, and the organization's allowance policy."""

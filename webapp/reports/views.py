@@ -1,0 +1,375 @@
+"""Utlägg: the employee's reports, the approvers' queue, and the admin's allowance policy.
+
+Every form posts and redirects without JavaScript; with htmx, adding a line swaps the report
+fragment in place (errors re-render it with 200, because htmx 2 does not swap 4xx).
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from webapp.extensions import db, htmx
+from webapp.models import LineKind
+from webapp.permissions import admin_required, approver_required
+from webapp.reports.forms import (
+    ForeignTableForm,
+    MileageForm,
+    OutlayForm,
+    PerDiemForm,
+    PolicyForm,
+    ReasonForm,
+    ReportForm,
+    parse_meals,
+    trip_days,
+)
+from webapp.services import expense_reports as service
+from webapp.services.rates import VehicleKind, country_name
+from webapp.services.receipts import ReceiptError, read_receipt
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+LINE_FORMS = {
+    LineKind.OUTLAY: (OutlayForm, "outlay"),
+    LineKind.MILEAGE: (MileageForm, "mileage"),
+    LineKind.PER_DIEM: (PerDiemForm, "trip"),
+}
+
+
+def _user():
+    return current_user._get_current_object()
+
+
+def _line_forms(**overrides):
+    forms = {kind: cls(prefix=prefix, formdata=None) for kind, (cls, prefix) in LINE_FORMS.items()}
+    forms[LineKind.OUTLAY].cost_center.data = service.default_cost_center(_user())
+    forms.update(overrides)
+    return forms
+
+
+def _report_context(report, forms=None, open_kind=None, error=None):
+    forms = forms or _line_forms()
+    trip = forms[LineKind.PER_DIEM]
+    return {
+        "report": report,
+        "forms": forms,
+        "open_kind": open_kind,
+        "error": error,
+        "days": trip_days(trip.departure_date.data, trip.return_date.data),
+        "meals": parse_meals(trip, request.form) if request.method == "POST" else {},
+        "cost_centers": service.cost_center_choices(report.organization_id),
+        "reason_form": ReasonForm(formdata=None),
+        "is_owner": report.employee_id == current_user.id,
+        "country_name": country_name,
+    }
+
+
+def _render_report(report, status=200, **context):
+    if htmx and request.method == "POST":
+        return render_template("reports/_report.html", **_report_context(report, **context))
+    return render_template("reports/report.html", **_report_context(report, **context)), status
+
+
+# --- the employee -----------------------------------------------------------------------------
+
+
+@bp.route("/")
+@login_required
+def mine():
+    return render_template(
+        "reports/mine.html", reports=service.my_reports(_user()), form=ReportForm(formdata=None)
+    )
+
+
+@bp.route("/new", methods=["POST"])
+@login_required
+def create():
+    form = ReportForm()
+    if not form.validate():
+        return render_template(
+            "reports/mine.html", reports=service.my_reports(_user()), form=form
+        ), (200 if htmx else 422)
+    report = service.create_report(_user(), form.title.data)
+    db.session.commit()
+    return redirect(url_for("reports.show", report_id=report.id))
+
+
+@bp.route("/<int:report_id>")
+@login_required
+def show(report_id: int):
+    return _render_report(service.get_report(_user(), report_id))
+
+
+@bp.route("/<int:report_id>/lines/<kind>", methods=["POST"])
+@login_required
+def add_line(report_id: int, kind: str):
+    report = service.get_report(_user(), report_id)
+    try:
+        line_kind = LineKind(kind)
+    except ValueError:
+        return render_template("errors/error.html", code=404), 404
+    form_class, prefix = LINE_FORMS[line_kind]
+    form = form_class(prefix=prefix)
+    forms = _line_forms(**{line_kind: form})
+    if request.form.get("action") == "days":  # no JavaScript: show the meal grid, save nothing
+        return _render_report(report, forms=forms, open_kind=line_kind)
+    if not form.validate():
+        return _render_report(report, 200 if htmx else 422, forms=forms, open_kind=line_kind)
+    try:
+        _save_line(report, line_kind, form)
+    except (service.ReportError, ReceiptError) as error:
+        db.session.rollback()
+        return _render_report(
+            report, 200 if htmx else 422, forms=forms, open_kind=line_kind, error=str(error)
+        )
+    db.session.commit()
+    flash(_("Raden är sparad."), "success")
+    if htmx:
+        return render_template("reports/_report.html", **_report_context(report))
+    return redirect(url_for("reports.show", report_id=report.id))
+
+
+def _save_line(report, kind: LineKind, form) -> None:
+    user = _user()
+    if kind == LineKind.OUTLAY:
+        upload = form.receipt.data
+        receipt = read_receipt(upload.filename, upload.stream) if upload else None
+        data = service.OutlayInput(
+            date=form.date.data,
+            description=form.description.data,
+            category=form.category.data,
+            amount=form.amount.data,
+            vat=form.vat.data or 0,
+            cost_center_code=form.cost_center.data,
+            receipt=receipt,
+        )
+        service.add_outlay(report, user, data)
+    elif kind == LineKind.MILEAGE:
+        data = service.MileageInput(
+            date=form.date.data,
+            from_place=form.from_place.data,
+            to_place=form.to_place.data,
+            purpose=form.purpose.data,
+            km=form.km.data,
+            vehicle=VehicleKind(form.vehicle.data),
+            employee_paid_fuel=form.employee_paid_fuel.data,
+        )
+        service.add_mileage(report, user, data)
+    else:
+        data = service.PerDiemInput(
+            purpose=form.purpose.data,
+            destination=form.destination.data,
+            country_code=form.country.data,
+            departs_at=form.departs_at(),
+            returns_at=form.returns_at(),
+            far_from_home=form.far_from_home.data,
+            lodging_paid_by_employer=form.lodging_paid_by_employer.data,
+            assignment_start=form.assignment_start.data,
+            meals=parse_meals(form, request.form),
+        )
+        service.add_per_diem(report, user, data)
+
+
+@bp.route("/<int:report_id>/trip-days")
+@login_required
+def trip_meals(report_id: int):
+    """The meal grid for the trip's days, fetched by htmx when the dates change."""
+    report = service.get_report(_user(), report_id)
+    form = PerDiemForm(prefix="trip", formdata=request.args)
+    form.validate()  # parses the dates; errors are shown when the line is saved
+    return render_template(
+        "reports/_trip_days.html",
+        report=report,
+        form=form,
+        days=trip_days(form.departure_date.data, form.return_date.data),
+        meals={},
+    )
+
+
+@bp.route("/<int:report_id>/lines/<int:line_id>/delete", methods=["POST"])
+@login_required
+def delete_line(report_id: int, line_id: int):
+    report = service.get_report(_user(), report_id)
+    line = service.get_line(report, line_id)
+    return _act(
+        report, lambda: service.delete_line(report, _user(), line), _("Raden är borttagen.")
+    )
+
+
+@bp.route("/<int:report_id>/lines/<int:line_id>/receipt")
+@login_required
+def receipt(report_id: int, line_id: int):
+    report = service.get_report(_user(), report_id)
+    line = service.get_line(report, line_id)
+    if line.receipt is None:
+        return render_template("errors/error.html", code=404), 404
+    response = send_file(
+        BytesIO(line.receipt.data),
+        mimetype=line.receipt.content_type,
+        download_name=line.receipt.filename,
+        as_attachment=True,
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.route("/<int:report_id>/submit", methods=["POST"])
+@login_required
+def submit(report_id: int):
+    report = service.get_report(_user(), report_id)
+    return _act(report, lambda: service.submit(report, _user()), _("Rapporten är inskickad."))
+
+
+@bp.route("/<int:report_id>/withdraw", methods=["POST"])
+@login_required
+def withdraw(report_id: int):
+    report = service.get_report(_user(), report_id)
+    message = _("Rapporten är tillbakadragen och kan ändras igen.")
+    return _act(report, lambda: service.withdraw(report, _user()), message)
+
+
+def _act(report, change, message: str, target: str | None = None):
+    """Run a workflow step, commit, flash what happened and go back (errors too)."""
+    try:
+        change()
+    except service.ReportError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+        flash(message, "success")
+    return redirect(target or url_for("reports.show", report_id=report.id))
+
+
+# --- the approver ------------------------------------------------------------------------------
+
+
+@bp.route("/approvals")
+@approver_required
+def approvals():
+    return render_template("reports/approvals.html", reports=service.reports_to_approve(_user()))
+
+
+@bp.route("/<int:report_id>/approve", methods=["POST"])
+@approver_required
+def approve(report_id: int):
+    report = service.get_report(_user(), report_id)
+    return _act(
+        report,
+        lambda: service.approve(report, _user()),
+        _("Rapporten är attesterad."),
+        url_for("reports.approvals"),
+    )
+
+
+@bp.route("/<int:report_id>/reject", methods=["POST"])
+@approver_required
+def reject(report_id: int):
+    report = service.get_report(_user(), report_id)
+    reason = request.form.get("reason", "")
+    return _act(
+        report,
+        lambda: service.reject(report, _user(), reason),
+        _("Rapporten är skickad tillbaka till den anställde."),
+        url_for("reports.approvals"),
+    )
+
+
+@bp.route("/<int:report_id>/lines/<int:line_id>/reject", methods=["POST"])
+@approver_required
+def reject_line(report_id: int, line_id: int):
+    report = service.get_report(_user(), report_id)
+    line = service.get_line(report, line_id)
+    reason = request.form.get("reason", "")
+    return _act(
+        report, lambda: service.reject_line(report, _user(), line, reason), _("Raden är avvisad.")
+    )
+
+
+@bp.route("/ready")
+@admin_required
+def ready():
+    reports = service.approved_reports(current_user.organization_id)
+    return render_template("reports/ready.html", reports=reports)
+
+
+# --- the admin: policy and foreign tables ------------------------------------------------------
+
+
+@bp.route("/policy", methods=["GET", "POST"])
+@admin_required
+def policy():
+    form = PolicyForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate():
+            percent = form.foreign_percent.data
+            data = service.PolicyInput(
+                valid_from=form.valid_from.data,
+                own_car=form.own_car.data,
+                company_car=form.company_car.data,
+                electric_company_car=form.electric_company_car.data,
+                full_day=form.full_day.data,
+                half_day=form.half_day.data,
+                night=form.night.data,
+                one_day=form.one_day.data or 0,
+                foreign_percent=100 if percent is None else int(percent),
+            )
+            try:
+                service.save_policy(_user(), data)
+            except service.ReportError as error:
+                db.session.rollback()
+                flash(str(error), "error")
+                status = 422
+            else:
+                db.session.commit()
+                flash(_("Ersättningsnivåerna är sparade."), "success")
+                return redirect(url_for("reports.policy"))
+        else:
+            status = 422
+    return render_template(
+        "reports/policy.html", form=form, policies=service.policies(current_user.organization_id)
+    ), status
+
+
+@bp.route("/policy/summary")
+@admin_required
+def policy_summary():
+    """A fragment for the Settings page (`hx-get`): the policy in force today."""
+    from datetime import date
+
+    return render_template(
+        "reports/_policy_summary.html",
+        policy=service.policy_on(current_user.organization_id, date.today()),
+        tables=service.foreign_table_statuses(current_user.organization_id),
+    )
+
+
+@bp.route("/foreign-tables", methods=["GET", "POST"])
+@admin_required
+def foreign_tables():
+    statuses = service.foreign_table_statuses(current_user.organization_id)
+    form = ForeignTableForm()
+    form.year.choices = [(s.year, str(s.year)) for s in statuses if not s.shipped]
+    status = 200
+    if request.method == "POST":
+        upload = form.table.data
+        if form.validate() and upload:
+            text = upload.stream.read(1_000_000).decode("utf-8-sig", errors="replace")
+            try:
+                service.import_foreign_table(_user(), form.year.data, text)
+            except service.ReportError as error:
+                db.session.rollback()
+                flash(str(error), "error")
+                status = 422
+            else:
+                db.session.commit()
+                flash(_("Tabellen för %(year)d är importerad.", year=form.year.data), "success")
+                return redirect(url_for("reports.foreign_tables"))
+        else:
+            flash(_("Välj år och en CSV-fil."), "error")
+            status = 422
+    return render_template("reports/foreign_tables.html", form=form, statuses=statuses), status

@@ -1,0 +1,634 @@
+"""The expense report workflow: create, add lines, submit, withdraw, approve, reject.
+
+Every change records an audit event; the caller commits. Lines are calculated when they are
+saved and keep their result, so what an approver approves is what the transfer sends.
+
+For the transfer (issue 7): `approved_reports(organization_id)` lists what waits, and
+`transfer_parts(report)` gives each counting line with its `PayPart`s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask import abort
+from flask_babel import gettext as _
+
+from webapp.extensions import db
+from webapp.models import (
+    AllowancePolicy,
+    CostCenter,
+    ExpenseLine,
+    ExpenseReport,
+    ForeignPerDiemTable,
+    LineKind,
+    Receipt,
+    RecipientStatus,
+    ReportRecipient,
+    ReportStatus,
+    User,
+)
+from webapp.models.base import utcnow
+from webapp.payitems import PayItem
+from webapp.services import audit
+from webapp.services.mileage import MileageError, calculate_mileage
+from webapp.services.pay_parts import Calculation, PayPart, to_money, to_ore
+from webapp.services.per_diem import (
+    DayMeals,
+    PerDiemPolicy,
+    Trip,
+    TripError,
+    calculate_per_diem,
+)
+from webapp.services.rates import (
+    DOMESTIC,
+    ForeignTable,
+    ForeignTableError,
+    RulesMissing,
+    VehicleKind,
+    available_years,
+    parse_foreign_table,
+    rules_for_year,
+    shipped_foreign_table,
+)
+from webapp.services.receipts import CheckedReceipt
+
+MAX_AMOUNT = Decimal(1_000_000)
+
+
+class ReportError(ValueError):
+    """A change that cannot be made; the message is for the person who tried."""
+
+
+# --- finding reports -------------------------------------------------------------------------
+
+
+def get_report(user: User, report_id: int) -> ExpenseReport:
+    """A report the user may see, else 404: the employee's own reports, and for approvers and
+    admins every report of their organization that has been submitted."""
+    report = db.session.get(ExpenseReport, report_id)
+    if report is None or report.organization_id != user.organization_id:
+        abort(404)
+    if report.employee_id == user.id:
+        return report
+    if user.can_approve and report.status != ReportStatus.DRAFT:
+        return report
+    abort(404)
+
+
+def get_line(report: ExpenseReport, line_id: int) -> ExpenseLine:
+    line = db.session.get(ExpenseLine, line_id)
+    if line is None or line.report_id != report.id:
+        abort(404)
+    return line
+
+
+def my_reports(user: User) -> list[ExpenseReport]:
+    return list(
+        db.session.scalars(
+            db.select(ExpenseReport)
+            .where(ExpenseReport.employee_id == user.id)
+            .order_by(ExpenseReport.created_at.desc(), ExpenseReport.id.desc())
+        )
+    )
+
+
+def reports_to_approve(user: User) -> list[ExpenseReport]:
+    """Submitted reports of the user's organization, except the user's own."""
+    return list(
+        db.session.scalars(
+            db.select(ExpenseReport)
+            .where(
+                ExpenseReport.organization_id == user.organization_id,
+                ExpenseReport.status == ReportStatus.SUBMITTED,
+                ExpenseReport.employee_id != user.id,
+            )
+            .order_by(ExpenseReport.submitted_at, ExpenseReport.id)
+        )
+    )
+
+
+def approved_reports(organization_id: int) -> list[ExpenseReport]:
+    """Approved reports waiting for the transfer (*Redo att skickas*), oldest decision first."""
+    return list(
+        db.session.scalars(
+            db.select(ExpenseReport)
+            .where(
+                ExpenseReport.organization_id == organization_id,
+                ExpenseReport.status == ReportStatus.APPROVED,
+            )
+            .order_by(ExpenseReport.decided_at, ExpenseReport.id)
+        )
+    )
+
+
+def transfer_parts(report: ExpenseReport) -> list[tuple[ExpenseLine, list[PayPart]]]:
+    """Each line that counts (not rejected) with the parts it sends to payroll."""
+    return [(line, line.pay_parts()) for line in report.active_lines]
+
+
+def cost_center_choices(organization_id: int) -> list[tuple[str, str]]:
+    """(code, label) of the cost centers synced from the organization's active Nmbrs recipients;
+    codes already used in its lines are kept as choices too (a PAXml-only organization has no
+    synced list)."""
+    synced = db.session.execute(
+        db.select(CostCenter.code, CostCenter.description)
+        .join(ReportRecipient, CostCenter.recipient_id == ReportRecipient.id)
+        .where(
+            ReportRecipient.organization_id == organization_id,
+            ReportRecipient.status == RecipientStatus.ACTIVE,
+            CostCenter.archived.is_(False),
+        )
+        .distinct()
+    ).all()
+    choices = {code: f"{code} {description}".strip() for code, description in synced}
+    used = db.session.scalars(
+        db.select(ExpenseLine.cost_center_code)
+        .join(ExpenseReport)
+        .where(
+            ExpenseReport.organization_id == organization_id,
+            ExpenseLine.cost_center_code.is_not(None),
+        )
+        .distinct()
+    )
+    for code in used:
+        choices.setdefault(code, code)
+    return sorted(choices.items(), key=lambda c: (len(c[0]), c[0]))
+
+
+def default_cost_center(user: User) -> str | None:
+    """The cost center the employee used last."""
+    return db.session.scalar(
+        db.select(ExpenseLine.cost_center_code)
+        .join(ExpenseReport)
+        .where(ExpenseReport.employee_id == user.id, ExpenseLine.cost_center_code.is_not(None))
+        .order_by(ExpenseLine.id.desc())
+        .limit(1)
+    )
+
+
+# --- the organization's policy and foreign tables ----------------------------------------------
+
+
+def policy_on(organization_id: int, day: date) -> AllowancePolicy | None:
+    """The policy that applies on `day`: the latest one valid from that day or earlier."""
+    return db.session.scalar(
+        db.select(AllowancePolicy)
+        .where(
+            AllowancePolicy.organization_id == organization_id,
+            AllowancePolicy.valid_from <= day,
+        )
+        .order_by(AllowancePolicy.valid_from.desc())
+        .limit(1)
+    )
+
+
+def policies(organization_id: int) -> list[AllowancePolicy]:
+    return list(
+        db.session.scalars(
+            db.select(AllowancePolicy)
+            .where(AllowancePolicy.organization_id == organization_id)
+            .order_by(AllowancePolicy.valid_from.desc())
+        )
+    )
+
+
+def _kr(ore: int | None) -> Decimal | None:
+    return None if ore is None else Decimal(ore) / 100
+
+
+def per_diem_policy(policy: AllowancePolicy | None) -> PerDiemPolicy:
+    if policy is None:
+        return PerDiemPolicy()
+    return PerDiemPolicy(
+        full_day=_kr(policy.full_day_ore),
+        half_day=_kr(policy.half_day_ore),
+        night=_kr(policy.night_ore),
+        one_day=_kr(policy.one_day_ore) or Decimal(0),
+        foreign_percent=Decimal(policy.foreign_percent),
+    )
+
+
+def mileage_rate(policy: AllowancePolicy | None, vehicle: VehicleKind) -> Decimal | None:
+    if policy is None:
+        return None
+    return _kr(getattr(policy, f"{vehicle.value}_ore_per_mil"))
+
+
+@dataclass
+class PolicyInput:
+    valid_from: date
+    own_car: Decimal | None = None
+    company_car: Decimal | None = None
+    electric_company_car: Decimal | None = None
+    full_day: Decimal | None = None
+    half_day: Decimal | None = None
+    night: Decimal | None = None
+    one_day: Decimal = Decimal(0)
+    foreign_percent: int = 100
+
+
+def save_policy(actor: User, data: PolicyInput) -> AllowancePolicy:
+    """Save what the organization pays from `valid_from` on (replacing one from the same date)."""
+    amounts = [
+        data.own_car,
+        data.company_car,
+        data.electric_company_car,
+        data.full_day,
+        data.half_day,
+        data.night,
+        data.one_day,
+    ]
+    if any(a is not None and (a < 0 or a > 100_000) for a in amounts):
+        raise ReportError(_("Beloppen måste vara mellan 0 och 100 000 kr."))
+    if not 0 <= data.foreign_percent <= 500:
+        raise ReportError(_("Procentsatsen för utlandstraktamente måste vara mellan 0 och 500."))
+    policy = db.session.scalar(
+        db.select(AllowancePolicy).where(
+            AllowancePolicy.organization_id == actor.organization_id,
+            AllowancePolicy.valid_from == data.valid_from,
+        )
+    )
+    if policy is None:
+        policy = AllowancePolicy(organization_id=actor.organization_id, valid_from=data.valid_from)
+        db.session.add(policy)
+    ore = {
+        "own_car_ore_per_mil": data.own_car,
+        "company_car_ore_per_mil": data.company_car,
+        "electric_company_car_ore_per_mil": data.electric_company_car,
+        "full_day_ore": data.full_day,
+        "half_day_ore": data.half_day,
+        "night_ore": data.night,
+    }
+    for column, value in ore.items():
+        setattr(policy, column, None if value is None else to_ore(value))
+    policy.one_day_ore = to_ore(data.one_day)
+    policy.foreign_percent = data.foreign_percent
+    policy.created_by_id = actor.id
+    db.session.flush()
+    audit.record(
+        "allowance_policy.saved",
+        actor=actor,
+        organization_id=actor.organization_id,
+        obj=policy,
+        valid_from=data.valid_from.isoformat(),
+    )
+    return policy
+
+
+def foreign_table_for(organization_id: int, year: int) -> ForeignTable | None:
+    """The year's foreign per-diem table: the one Brygga ships, else one the admin imported."""
+    shipped = shipped_foreign_table(year)
+    if shipped is not None:
+        return shipped
+    row = _imported_table(organization_id, year)
+    return parse_foreign_table(row.csv_text, year) if row else None
+
+
+def _imported_table(organization_id: int, year: int) -> ForeignPerDiemTable | None:
+    return db.session.scalar(
+        db.select(ForeignPerDiemTable).where(
+            ForeignPerDiemTable.organization_id == organization_id,
+            ForeignPerDiemTable.year == year,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ForeignTableStatus:
+    year: int
+    shipped: bool
+    imported: ForeignPerDiemTable | None
+
+    @property
+    def missing(self) -> bool:
+        return not self.shipped and self.imported is None
+
+
+def foreign_table_statuses(organization_id: int) -> list[ForeignTableStatus]:
+    """For each year Brygga has rules for: where its foreign amounts come from, if anywhere."""
+    return [
+        ForeignTableStatus(
+            year, shipped_foreign_table(year) is not None, _imported_table(organization_id, year)
+        )
+        for year in available_years()
+    ]
+
+
+def import_foreign_table(actor: User, year: int, text: str) -> ForeignPerDiemTable:
+    """Store Skatteverket's table for a year Brygga does not ship (replacing an earlier import)."""
+    if year not in available_years():
+        raise ReportError(_("Brygga har inga regler för år %(year)d.", year=year))
+    if shipped_foreign_table(year) is not None:
+        raise ReportError(_("Brygga har redan Skatteverkets tabell för %(year)d.", year=year))
+    try:
+        table = parse_foreign_table(text, year)
+    except ForeignTableError as error:
+        raise ReportError(str(error)) from error
+    row = _imported_table(actor.organization_id, year)
+    if row is None:
+        row = ForeignPerDiemTable(organization_id=actor.organization_id, year=year)
+        db.session.add(row)
+    row.csv_text = text
+    row.country_count = len(table.amounts)
+    row.imported_by_id = actor.id
+    row.created_at = utcnow()
+    db.session.flush()
+    audit.record(
+        "foreign_per_diem_table.imported",
+        actor=actor,
+        organization_id=actor.organization_id,
+        obj=row,
+        year=year,
+        countries=len(table.amounts),
+    )
+    return row
+
+
+# --- the employee's changes --------------------------------------------------------------------
+
+
+def create_report(user: User, title: str) -> ExpenseReport:
+    title = title.strip()
+    if not title:
+        raise ReportError(_("Ge rapporten ett namn."))
+    report = ExpenseReport(
+        organization_id=user.organization_id, employee_id=user.id, title=title[:200]
+    )
+    db.session.add(report)
+    db.session.flush()
+    audit.record("report.created", actor=user, organization_id=user.organization_id, obj=report)
+    return report
+
+
+def _check_editable(report: ExpenseReport, user: User) -> None:
+    if report.employee_id != user.id:
+        abort(404)
+    if not report.is_editable:
+        raise ReportError(_("Rapporten är inskickad och kan inte ändras. Dra tillbaka den först."))
+
+
+def _rules(year: int):
+    try:
+        return rules_for_year(year)
+    except RulesMissing:
+        raise ReportError(_("Brygga har inga regler för år %(year)d.", year=year)) from None
+
+
+@dataclass
+class OutlayInput:
+    date: date
+    description: str
+    category: str
+    amount: Decimal
+    vat: Decimal
+    cost_center_code: str | None
+    receipt: CheckedReceipt | None
+
+
+@dataclass
+class MileageInput:
+    date: date
+    from_place: str
+    to_place: str
+    purpose: str
+    km: Decimal
+    vehicle: VehicleKind
+    employee_paid_fuel: bool = True
+
+
+@dataclass
+class PerDiemInput:
+    purpose: str
+    destination: str
+    country_code: str
+    departs_at: datetime
+    returns_at: datetime
+    far_from_home: bool = True
+    lodging_paid_by_employer: bool = False
+    assignment_start: date | None = None
+    meals: dict[date, DayMeals] = field(default_factory=dict)
+
+
+def _store_calculation(line: ExpenseLine, result: Calculation) -> None:
+    line.parts = [part.to_json() for part in result.parts]
+    line.tax_free_ore = to_ore(result.tax_free)
+    line.taxable_ore = to_ore(result.taxable)
+    line.rule_year = result.rule_year
+    line.calculation = result.details
+
+
+def _add_line(report: ExpenseReport, user: User, line: ExpenseLine, result: Calculation):
+    _store_calculation(line, result)
+    report.lines.append(line)
+    db.session.flush()
+    audit.record(
+        "report.line_added",
+        actor=user,
+        organization_id=report.organization_id,
+        obj=report,
+        line_id=line.id,
+        kind=line.kind.value,
+        tax_free=str(result.tax_free),
+        taxable=str(result.taxable),
+    )
+    return line
+
+
+def add_outlay(report: ExpenseReport, user: User, data: OutlayInput) -> ExpenseLine:
+    _check_editable(report, user)
+    amount, vat = to_money(data.amount), to_money(data.vat)
+    if amount <= 0 or amount > MAX_AMOUNT:
+        raise ReportError(_("Beloppet måste vara större än 0 och högst 1 000 000 kr."))
+    if vat < 0 or vat > amount:
+        raise ReportError(_("Momsen kan inte vara negativ eller större än beloppet."))
+    if data.receipt is None:
+        raise ReportError(_("Bifoga kvittot (JPEG, PNG eller PDF)."))
+    line = ExpenseLine(
+        kind=LineKind.OUTLAY,
+        date=data.date,
+        description=data.description.strip()[:300],
+        category=data.category.strip()[:100],
+        amount_ore=to_ore(amount),
+        vat_ore=to_ore(vat),
+        cost_center_code=(data.cost_center_code or "").strip()[:50] or None,
+    )
+    line.receipt = Receipt(
+        filename=data.receipt.filename,
+        content_type=data.receipt.content_type,
+        size=len(data.receipt.data),
+        data=data.receipt.data,
+    )
+    result = Calculation(
+        (PayPart(PayItem.OUTLAY, Decimal(1), amount, amount),),
+        None,
+        {"kind": "outlay", "amount": str(amount), "vat": str(vat)},
+    )
+    return _add_line(report, user, line, result)
+
+
+def add_mileage(report: ExpenseReport, user: User, data: MileageInput) -> ExpenseLine:
+    _check_editable(report, user)
+    km = data.km.quantize(Decimal("0.1"))
+    rules = _rules(data.date.year)
+    policy = policy_on(report.organization_id, data.date)
+    try:
+        result = calculate_mileage(
+            km,
+            data.vehicle,
+            rules,
+            paid_rate=mileage_rate(policy, data.vehicle),
+            employee_paid_fuel=data.employee_paid_fuel,
+        )
+    except MileageError as error:
+        raise ReportError(str(error)) from error
+    line = ExpenseLine(
+        kind=LineKind.MILEAGE,
+        date=data.date,
+        description=data.purpose.strip()[:300],
+        from_place=data.from_place.strip()[:200],
+        to_place=data.to_place.strip()[:200],
+        km_tenths=int(km * 10),
+        vehicle=data.vehicle.value,
+        employee_paid_fuel=data.employee_paid_fuel,
+    )
+    return _add_line(report, user, line, result)
+
+
+def add_per_diem(report: ExpenseReport, user: User, data: PerDiemInput) -> ExpenseLine:
+    _check_editable(report, user)
+    country = (data.country_code or DOMESTIC).upper()
+    trip = Trip(
+        departs_at=data.departs_at,
+        returns_at=data.returns_at,
+        country_code=country,
+        far_from_home=data.far_from_home,
+        lodging_paid_by_employer=data.lodging_paid_by_employer,
+        assignment_start=data.assignment_start,
+        meals=data.meals,
+    )
+    year = data.departs_at.year
+    rules = _rules(year)
+    policy = policy_on(report.organization_id, data.departs_at.date())
+    table = foreign_table_for(report.organization_id, year) if trip.is_foreign else None
+    try:
+        result = calculate_per_diem(trip, rules, per_diem_policy(policy), table)
+    except TripError as error:
+        raise ReportError(str(error)) from error
+    first, last = data.departs_at.date(), data.returns_at.date()
+    meals = {
+        day.isoformat(): day_meals.meals()
+        for day, day_meals in sorted(data.meals.items())
+        if first <= day <= last and day_meals.meals()
+    }
+    line = ExpenseLine(
+        kind=LineKind.PER_DIEM,
+        date=first,
+        description=data.purpose.strip()[:300],
+        destination=data.destination.strip()[:200],
+        country_code=country,
+        departs_at=data.departs_at,
+        returns_at=data.returns_at,
+        far_from_home=data.far_from_home,
+        lodging_paid_by_employer=data.lodging_paid_by_employer,
+        assignment_start=data.assignment_start,
+        meals={day: [m.value for m in ms] for day, ms in meals.items()},
+    )
+    return _add_line(report, user, line, result)
+
+
+def delete_line(report: ExpenseReport, user: User, line: ExpenseLine) -> None:
+    _check_editable(report, user)
+    report.lines.remove(line)
+    audit.record(
+        "report.line_deleted",
+        actor=user,
+        organization_id=report.organization_id,
+        obj=report,
+        line_id=line.id,
+        kind=line.kind.value,
+    )
+
+
+def submit(report: ExpenseReport, user: User) -> None:
+    _check_editable(report, user)
+    if not report.lines:
+        raise ReportError(_("Lägg till minst en rad innan du skickar in rapporten."))
+    report.status = ReportStatus.SUBMITTED
+    report.submitted_at = utcnow()
+    report.rejection_reason = None
+    for line in report.lines:  # a resubmitted report is reviewed afresh
+        line.rejected, line.rejection_reason = False, None
+    audit.record("report.submitted", actor=user, organization_id=report.organization_id, obj=report)
+
+
+def withdraw(report: ExpenseReport, user: User) -> None:
+    if report.employee_id != user.id:
+        abort(404)
+    if report.status != ReportStatus.SUBMITTED:
+        raise ReportError(_("Bara en inskickad rapport som inte är attesterad kan dras tillbaka."))
+    report.status = ReportStatus.DRAFT
+    report.submitted_at = None
+    audit.record("report.withdrawn", actor=user, organization_id=report.organization_id, obj=report)
+
+
+# --- the approver's decisions ------------------------------------------------------------------
+
+
+def _check_decidable(report: ExpenseReport, user: User) -> None:
+    if not user.can_approve or report.organization_id != user.organization_id:
+        abort(404)
+    if report.employee_id == user.id:
+        raise ReportError(_("Du kan inte attestera din egen rapport."))
+    if report.status != ReportStatus.SUBMITTED:
+        raise ReportError(_("Rapporten väntar inte på attest."))
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReportError(_("Skriv varför, så att den anställde vet vad som ska rättas."))
+    return reason[:1000]
+
+
+def approve(report: ExpenseReport, user: User) -> None:
+    _check_decidable(report, user)
+    if not report.active_lines:
+        raise ReportError(_("Alla rader är avvisade. Avvisa hela rapporten i stället."))
+    report.status = ReportStatus.APPROVED
+    report.decided_at = utcnow()
+    report.decided_by_id = user.id
+    audit.record(
+        "report.approved",
+        actor=user,
+        organization_id=report.organization_id,
+        obj=report,
+        tax_free=str(report.tax_free),
+        taxable=str(report.taxable),
+    )
+
+
+def reject(report: ExpenseReport, user: User, reason: str) -> None:
+    """Send the whole report back to the employee with a reason they see."""
+    _check_decidable(report, user)
+    report.rejection_reason = _reason(reason)
+    report.status = ReportStatus.REJECTED
+    report.decided_at = utcnow()
+    report.decided_by_id = user.id
+    audit.record("report.rejected", actor=user, organization_id=report.organization_id, obj=report)
+
+
+def reject_line(report: ExpenseReport, user: User, line: ExpenseLine, reason: str) -> None:
+    """Take one line out of the report with a reason; the rest can still be approved."""
+    _check_decidable(report, user)
+    line.rejection_reason = _reason(reason)
+    line.rejected = True
+    audit.record(
+        "report.line_rejected",
+        actor=user,
+        organization_id=report.organization_id,
+        obj=report,
+        line_id=line.id,
+    )
