@@ -13,7 +13,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from webapp.config import Config
 from webapp.crypto import load_keys
 from webapp.extensions import babel, csrf, db, htmx, login_manager, migrate
-from webapp.logs import configure_logging
+from webapp.logs import configure_logging, register_request_ids
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -39,6 +39,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         [FileSystemLoader(PACKAGE_DIR / "templates"), FileSystemLoader(PACKAGE_DIR / "partials")]
     )
     register_extensions(app)
+    register_request_ids(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_security_headers(app)
@@ -81,6 +82,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from webapp.audit.views import bp as audit_bp
     from webapp.auth.views import bp as auth_bp
     from webapp.main.views import bp as main_bp
     from webapp.reports.views import bp as reports_bp
@@ -90,6 +92,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(settings_bp)
+    app.register_blueprint(audit_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
