@@ -8,6 +8,7 @@ from werkzeug.serving import make_server
 
 from .app import create_sandbox
 from .data import DEMO_DOMAIN, DEMO_TOKEN, DEMO_USERNAME
+from .oauth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SUBSCRIPTION_KEY
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,7 +50,17 @@ def main(argv: list[str] | None = None) -> None:
                 f"Also: {account['username']} / {account['token']} / {account['domain']}",
                 flush=True,
             )
-    print(f"Control API: {base}/_sandbox/  (reset, latency, failure, call/<method>)", flush=True)
+    print("REST + OAuth (consent as the demo user on the sandbox's page):", flush=True)
+    print(f"  REST base:         {base}/api/  (NMBRS_BASE_URL)", flush=True)
+    print(f"  identity service:  {base}/connect/authorize, {base}/connect/token", flush=True)
+    print(f"  client id:         {DEMO_CLIENT_ID}", flush=True)
+    print(f"  client secret:     {DEMO_CLIENT_SECRET}", flush=True)
+    print(f"  subscription key:  {DEMO_SUBSCRIPTION_KEY}", flush=True)
+    print(
+        f"Control API: {base}/_sandbox/  (reset, latency, failure, call/<method>, "
+        "oauth/<method>, rest/<method>)",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -1,4 +1,6 @@
-"""The sandbox WSGI app: the Nmbrs SOAP endpoints plus a JSON control API under ``/_sandbox/``.
+"""The sandbox WSGI app: the Nmbrs SOAP endpoints, the REST endpoints (``/api/``, see
+``rest.py``), the OAuth server (``/connect/``, see ``oauth.py``), and a JSON control API under
+``/_sandbox/`` (``/_sandbox/oauth/<method>`` and ``/_sandbox/rest/<method>`` for the REST side).
 
 Tests run it in a thread::
 
@@ -18,6 +20,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from . import rest
 from .soap import SERVICES, Fault, fault_body, handle, nmbrs_fault, operation_from_action
 from .state import Failure, SandboxState
 
@@ -76,6 +79,8 @@ class SandboxApp:
                 Rule("/_sandbox/failure", endpoint="failure", methods=["POST", "DELETE"]),
                 Rule("/_sandbox/components", endpoint="components", methods=["GET"]),
                 Rule("/_sandbox/call/<method>", endpoint="call", methods=["POST"]),
+                Rule("/_sandbox/oauth/<method>", endpoint="oauth", methods=["POST"]),
+                Rule("/_sandbox/rest/<method>", endpoint="rest", methods=["POST"]),
             ]
         )
 
@@ -83,6 +88,11 @@ class SandboxApp:
         request = Request(environ)
         if request.path.startswith("/_sandbox"):
             response = self.control(request)
+        elif request.path.startswith("/connect/"):
+            response = self.state.oauth.handle(request, sorted(self.state.data.accounts))
+        elif request.path.startswith("/api/"):
+            self._wait_latency()
+            response = rest.handle(self.state, request)
         else:
             response = self.soap(request, environ)
         return response(environ, start_response)
@@ -198,6 +208,12 @@ class SandboxApp:
             if method not in state.CONTROL_METHODS:
                 raise KeyError(f"not a control method: {method}")
             return getattr(state, method)(**payload)
+        if endpoint in ("oauth", "rest"):
+            target = state.oauth if endpoint == "oauth" else state.rest
+            method = args["method"]
+            if method not in target.CONTROL_METHODS:
+                raise KeyError(f"not a {endpoint} control method: {method}")
+            return getattr(target, method)(**payload)
         raise KeyError(endpoint)  # pragma: no cover
 
 

@@ -21,6 +21,8 @@ from .data import (
     add_large_account,
     demo_dataset,
 )
+from .oauth import OAuthServer
+from .rest import RestControl
 
 FAILURE_MODES = (
     "fault",  # HTTP 500 with a SOAP fault (code configurable, default 9999)
@@ -96,6 +98,9 @@ class SandboxState:
             self.failure: Failure | None = None
             self.rng = random.Random(self._seed)
             self.calls = 0
+            # The REST + OAuth side: grants and tokens, failures and the request log.
+            self.oauth = OAuthServer()
+            self.rest = RestControl()
         return {"ok": True}
 
     def close(self) -> None:

@@ -86,6 +86,50 @@ class NmbrsProtocolError(NmbrsError):
     )
 
 
+class NmbrsConsentExpired(NmbrsAuthError):
+    """REST/OAuth: the admin's consent no longer works (refresh token expired, revoked, or
+    already used by someone else, which makes Nmbrs revoke the whole grant). Only a new consent
+    ("Anslut med Nmbrs-inloggning") helps; retrying never does."""
+
+    default_user_message = (
+        "Anslutningen till Nmbrs har gått ut eller återkallats. Anslut igen med "
+        "Nmbrs-inloggning (Inställningar → Mottagare → Anslut med Nmbrs-inloggning); "
+        "inget har skickats sedan anslutningen slutade fungera."
+    )
+
+
+class NmbrsConsentError(NmbrsAuthError):
+    """REST/OAuth: the consent flow itself failed (denied, state mismatch, code expired)."""
+
+    default_user_message = (
+        "Anslutningen till Nmbrs blev inte klar. Börja om med Anslut med Nmbrs-inloggning "
+        "och godkänn i Nmbrs."
+    )
+
+
+class NmbrsRateLimited(NmbrsUnavailable):
+    """REST 42908: too many calls right now. ``retry_after`` is Nmbrs' hint in seconds."""
+
+    default_user_message = (
+        "Nmbrs tar emot för många anrop just nu. Brygga försöker igen automatiskt; "
+        "vänta en stund och försök sedan igen."
+    )
+
+    def __init__(self, message: str, code: int | None = None, *, retry_after: float | None = None):
+        super().__init__(message, code)
+        self.retry_after = retry_after
+
+
+class NmbrsQuotaExceeded(NmbrsError):
+    """REST 42909: the subscription's call quota is used up. Not retried: more calls only
+    make it worse until the quota period resets."""
+
+    default_user_message = (
+        "Brygga har använt alla anrop som Nmbrs-abonnemanget tillåter för den här perioden. "
+        "Försök igen senare; kvarstår felet, kontakta Bryggas support."
+    )
+
+
 # Swedish messages per Nmbrs code, in the admin's words: what happened and what to do.
 _USER_MESSAGES: dict[int | None, str] = {
     1001: NmbrsAuthError.default_user_message,
@@ -159,3 +203,60 @@ def _short_fault(faultstring: str) -> str:
     # .NET fault strings can carry whole stack traces; keep logs and messages readable.
     text = " ".join(faultstring.split())
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+# --- REST -----------------------------------------------------------------------------------
+
+_REST_USER_MESSAGES: dict[int, str] = {
+    40306: (
+        "Nmbrs-användaren som godkände anslutningen har inte tillgång till den här kunden "
+        "(debtor). Be Nmbrs-administratören ge tillgång, eller anslut med en annan användare."
+    ),
+}
+
+_REST_AUTH_MESSAGE = (
+    "Nmbrs godkände inte Bryggas inloggning. Anslut igen med Nmbrs-inloggning "
+    "(Inställningar → Mottagare)."
+)
+_REST_PERMISSION_MESSAGE = (
+    "Nmbrs-användaren som godkände anslutningen saknar behörighet för det här. Be Nmbrs-"
+    "administratören ge användaren rätt behörighet, eller anslut med en annan användare."
+)
+
+
+def error_from_rest(
+    status: int, body: object, *, retry_after: float | None = None, what: str = ""
+) -> NmbrsError:
+    """Map a REST error reply to a typed error (the single REST status/code → class mapping).
+
+    ``body`` is the decoded JSON (``{type, httpStatus, code, title, detail, invalid-params}``)
+    or ``None`` when the reply was not JSON. Codes are Nmbrs' five-digit REST codes: 401xx
+    token, 403xx access, 42908 too many calls, 42909 quota used up.
+    """
+    info = body if isinstance(body, dict) else {}
+    code = info.get("code")
+    code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    parts = [str(info.get(k)) for k in ("title", "detail") if info.get(k)]
+    for item in info.get("invalid-params") or ():
+        if isinstance(item, dict):
+            parts.append(f"{item.get('name')}: {item.get('reason')}")
+    if not parts and isinstance(info.get("message"), str):
+        parts.append(info["message"])  # API-gateway shape: {"statusCode", "message"}
+    message = _short_fault(f"{what}HTTP {status}" + (": " + "; ".join(parts) if parts else ""))
+    family = code // 100 if code is not None else None
+    if code == 42909:
+        return NmbrsQuotaExceeded(message, code)
+    if code == 42908 or status == 429:
+        return NmbrsRateLimited(message, code, retry_after=retry_after)
+    if family == 401 or status == 401:
+        return NmbrsAuthError(message, code, user_message=_REST_AUTH_MESSAGE)
+    if family == 403 or status == 403:
+        user_message = _REST_USER_MESSAGES.get(code or 0, _REST_PERMISSION_MESSAGE)
+        return NmbrsPermissionError(message, code, user_message=user_message)
+    if status >= 500 or (body is None and status in (408, 425)):
+        return NmbrsUnavailable(message, code)
+    if body is None:
+        return NmbrsProtocolError(message, code)
+    if 400 <= status < 500:
+        return NmbrsValidationError(message, code)
+    return NmbrsProtocolError(message, code)

@@ -5,6 +5,11 @@ for a kostnadsställe); field names are snake_case versions of the Nmbrs element
 
 Result items are plain slotted dataclasses rather than frozen ones: a sync builds tens of
 thousands of them, and frozen dataclasses cost half as much again to create.
+
+Ids: the SOAP client (``NmbrsClient``) returns ``int`` ids; the REST client (``NmbrsRestClient``)
+returns the REST API's GUIDs as lower-case ``str``. Hence ``Id = int | str``. Codes and numbers
+(wage code, employee number, department code, company number) are the same in both APIs, which
+is what the SOAP → REST migration matches on.
 """
 
 from __future__ import annotations
@@ -12,6 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypeAlias
+
+# An Nmbrs id: ``int`` from SOAP, a GUID string from REST.
+Id: TypeAlias = int | str
 
 ENVIRONMENTS: dict[str, str] = {
     "se": "https://api.nmbrs.se",
@@ -47,17 +56,18 @@ class Environment:
 class Debtor:
     """An Nmbrs debtor (the customer that owns companies and departments)."""
 
-    id: int
+    id: Id
     number: str | None
     name: str | None
 
 
 @dataclass(slots=True)
 class Company:
-    """A company (arbetsgivare) in Nmbrs."""
+    """A company (arbetsgivare) in Nmbrs. ``number`` is an int where Nmbrs' number is numeric
+    (REST sends it as a string)."""
 
-    id: int
-    number: int
+    id: Id
+    number: int | str
     name: str | None
     tax_period_kind: str | None = None
 
@@ -100,7 +110,7 @@ class WageType:
 class CostCenter:
     """A cost center (kostnadsställe). ``id`` is what wage components refer to."""
 
-    id: int | None
+    id: Id | None
     code: str | None
     description: str | None
 
@@ -109,7 +119,7 @@ class CostCenter:
 class CostUnit:
     """A cost unit (kostnadsenhet / kostnadsbärare)."""
 
-    id: int
+    id: Id
     code: str | None
     description: str | None
 
@@ -118,16 +128,17 @@ class CostUnit:
 class Department:
     """A department (avdelning); departments belong to the debtor, not to a company."""
 
-    id: int
+    id: Id
     code: int
     description: str | None
 
 
 @dataclass(slots=True)
 class EmployeeType:
-    """An employee type, the filter ``List_GetByCompany`` takes."""
+    """An employee type, the filter ``List_GetByCompany`` takes (SOAP only; REST's
+    ``employeeType`` is a status such as ``payroll`` and is passed as a plain string)."""
 
-    id: int
+    id: Id
     description: str | None
 
 
@@ -135,7 +146,7 @@ class EmployeeType:
 class Employee:
     """An employee of a company: Nmbrs id, employee number and display name."""
 
-    id: int
+    id: Id
     number: int
     display_name: str | None
 
@@ -144,7 +155,7 @@ class Employee:
 class WageComponent:
     """A variable wage component as Nmbrs returns it from ``WageComponentVar_Get``."""
 
-    id: int
+    id: Id
     code: int
     value: Decimal
 
@@ -153,9 +164,9 @@ class WageComponent:
 class NewWageComponent:
     """One amount to send to Nmbrs for an employee (an item of a batch insert)."""
 
-    employee_id: int
+    employee_id: Id
     code: int
     value: Decimal
-    cost_center_id: int | None = None
-    cost_unit_id: int | None = None
+    cost_center_id: Id | None = None
+    cost_unit_id: Id | None = None
     comment: str | None = None
