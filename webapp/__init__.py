@@ -85,6 +85,7 @@ def register_blueprints(app: Flask) -> None:
     from webapp.audit.views import bp as audit_bp
     from webapp.auth.views import bp as auth_bp
     from webapp.main.views import bp as main_bp
+    from webapp.people.views import bp as people_bp
     from webapp.reports.views import bp as reports_bp
     from webapp.settings.views import bp as settings_bp
 
@@ -93,6 +94,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(reports_bp)
     app.register_blueprint(settings_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(people_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

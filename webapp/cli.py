@@ -42,3 +42,18 @@ def register(app: Flask) -> None:
         count = secrets.reencrypt_all()
         db.session.commit()
         click.echo(f"Re-encrypted {count} stored secret(s) with the newest key.")
+
+    @app.cli.command("purge-expired")
+    def purge_expired() -> None:
+        """Remove what the seven-year bookkeeping retention no longer requires us to keep."""
+        from datetime import date
+
+        from webapp.services import data_protection
+
+        removed = data_protection.purge_expired(date.today())
+        db.session.commit()
+        click.echo(
+            f"Removed {removed['receipts']} receipt file(s) and "
+            f"{removed['login_events']} login event(s) older than "
+            f"{data_protection.retention_cutoff(date.today())}."
+        )
