@@ -7,6 +7,7 @@ import signal
 import threading
 
 log = logging.getLogger("jobs.clock")
+TICK_SECONDS = 30
 
 
 def main() -> None:
@@ -17,8 +18,22 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     log.info("clock started (redis %s)", app.config["REDIS_URL"].rsplit("@", 1)[-1])
-    while not stop.wait(60):
-        pass
+    while True:
+        # Nightly syncs at 02:00 Europe/Stockholm, hourly catch-up and reaping: the schedule
+        # itself is a pure function of "now" (webapp.services.nightly.plan).
+        try:
+            with app.app_context():
+                from webapp.extensions import db
+                from webapp.services import sync
+
+                try:
+                    sync.clock_tick()
+                finally:
+                    db.session.remove()
+        except Exception:
+            log.exception("clock tick failed; trying again at the next tick")
+        if stop.wait(TICK_SECONDS):
+            break
     log.info("clock stopped")
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask
 
 _app: Flask | None = None
+_app_pid: int | None = None
 
 
 def job_app() -> Flask:
@@ -13,9 +16,18 @@ def job_app() -> Flask:
     RQ's forking worker runs each job in a fresh child, so the engine is never shared across
     a fork; a SimpleWorker (tests) reuses the app between jobs.
     """
-    global _app
+    global _app, _app_pid
     if _app is None:
         from webapp import create_app
 
         _app = create_app()
+        _app_pid = os.getpid()
+    elif _app_pid != os.getpid():
+        # Built in a parent before fork (jobs.worker): never reuse the parent's pooled
+        # database sockets in the child; open fresh ones, leave the parent's alone.
+        from webapp.extensions import db
+
+        with _app.app_context():
+            db.engine.dispose(close=False)
+        _app_pid = os.getpid()
     return _app

@@ -1,7 +1,8 @@
 """`make dev`: everything Brygga needs on a laptop, started together and stopped together.
 
-Embedded Redis (unless REDIS_URL is set), the Nmbrs sandbox, migrations and demo data, then the
-Procfile's processes: web, worker and clock. Ctrl-C stops every process group it started.
+Embedded Redis (unless REDIS_URL is set), the Nmbrs sandbox, a mail sink that prints mails
+(unless SMTP_HOST is set), migrations and demo data, then the Procfile's processes: web,
+worker and clock. Ctrl-C stops every process group it started.
 """
 
 from __future__ import annotations
@@ -137,6 +138,12 @@ def main() -> int:
             wait_for_port(port)
             env["NMBRS_BASE_URL"] = f"http://127.0.0.1:{port}"
 
+        if "SMTP_HOST" not in os.environ:
+            port = free_port(8025)
+            procs.start("mail", [sys.executable, "scripts/mailsink.py", "--port", str(port)], env)
+            wait_for_port(port)
+            env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), SMTP_USE_TLS="false")
+
         flask = [sys.executable, "-m", "flask", "--app", "webapp"]
         run([*flask, "db", "upgrade"], env)
         run([*flask, "seed-demo"], env)
@@ -146,7 +153,16 @@ def main() -> int:
         procs.start("web", [*flask, "run", "--debug", "--port", str(web_port)], env)
         procs.start(
             "worker",
-            [str(BIN / "rq"), "worker", "--with-scheduler", "--url", env["REDIS_URL"], "default"],
+            [
+                str(BIN / "rq"),
+                "worker",
+                "--with-scheduler",
+                "--worker-class",
+                "jobs.worker.WarmWorker",
+                "--url",
+                env["REDIS_URL"],
+                "default",
+            ],
             env,
         )
         procs.start("clock", [sys.executable, "-m", "jobs.clock"], env)

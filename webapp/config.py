@@ -33,6 +33,20 @@ class Config:
         self.NMBRS_BASE_URL = env.get("NMBRS_BASE_URL") or None
         self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO").upper()
         self.PUBLIC_URL = env.get("PUBLIC_URL", "http://127.0.0.1:5000")
+        self.SMTP_HOST = env.get("SMTP_HOST") or None  # unset: e-mails are logged, not sent
+        self.SMTP_PORT = int(env.get("SMTP_PORT", "587"))
+        self.SMTP_USERNAME = env.get("SMTP_USERNAME") or None
+        self.SMTP_PASSWORD = env.get("SMTP_PASSWORD") or None
+        self.SMTP_USE_TLS = env.get("SMTP_USE_TLS", "true").lower() in ("1", "true", "yes")
+        self.MAIL_FROM = env.get("MAIL_FROM", "Brygga <noreply@brygga.se>")
+        self.NMBRS_RATE_LIMIT = float(env.get("NMBRS_RATE_LIMIT", "100"))  # calls/s, all workers
+        # Syncs: RQ job timeout sized for the largest accounts, retries of an unreachable Nmbrs,
+        # and when a run whose worker stopped beating is declared dead.
+        self.SYNC_JOB_TIMEOUT = 3600
+        self.SYNC_RETRY_INTERVALS = [60, 300, 900]
+        self.SYNC_HEARTBEAT_SECONDS = 2.0
+        self.SYNC_DEAD_AFTER_SECONDS = 120
+        self.SYNC_NIGHTLY_SPREAD_SECONDS = 3 * 3600
         self.LOGIN_ATTEMPTS_PER_ACCOUNT = int(env.get("LOGIN_ATTEMPTS_PER_ACCOUNT", "5"))
         self.LOGIN_ATTEMPTS_PER_IP = int(env.get("LOGIN_ATTEMPTS_PER_IP", "30"))
         self.LOGIN_ATTEMPT_WINDOW_SECONDS = int(env.get("LOGIN_ATTEMPT_WINDOW_SECONDS", "900"))

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from flask import Flask
-from flask_babel import format_datetime
+from flask_babel import format_datetime, format_decimal
 
 NBSP = "\u00a0"
 
@@ -31,6 +31,18 @@ def when(value: datetime | None) -> str:
     return format_datetime(value, "yyyy-MM-dd HH:mm")
 
 
+def duration(seconds: float | None) -> str:
+    """`0,8 s`, `12 s`, `2 min 5 s`: how long a sync took."""
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{format_decimal(round(seconds, 1), format='0.0')}{NBSP}s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}{NBSP}s"
+    return f"{whole // 60}{NBSP}min {whole % 60}{NBSP}s"
+
+
 def pay_item_label(item: str) -> str:
     """The admin's name for a stored pay item key."""
     from webapp.payitems import INFO, PayItem
@@ -44,4 +56,5 @@ def pay_item_label(item: str) -> str:
 def register(app: Flask) -> None:
     app.add_template_filter(kronor)
     app.add_template_filter(when)
+    app.add_template_filter(duration)
     app.add_template_filter(pay_item_label)

@@ -51,6 +51,7 @@ def advanced_form(**choices):
 
 def test_view_lists_catalogues_with_counts_and_marks_archived(client, nmbrs_recipient):
     page = client.get(f"/settings/recipients/{nmbrs_recipient}")
+    assert "Hämta senaste data från Nmbrs" in page.text
     assert "Lönearter" in page.text and "Kostnadsställen" in page.text
     assert "Kostnadsenheter" in page.text
     assert "Milersättning egen bil skattefri" in page.text

@@ -27,6 +27,7 @@ from webapp.models.recipient import (
     RecipientStatus,
     ReportRecipient,
 )
+from webapp.models.sync import SyncAlert, SyncRun, SyncStatus, SyncTrigger
 
 __all__ = [
     "AllowancePolicy",
@@ -50,6 +51,10 @@ __all__ = [
     "RecipientStatus",
     "ReportRecipient",
     "Role",
+    "SyncAlert",
+    "SyncRun",
+    "SyncStatus",
+    "SyncTrigger",
     "User",
     "WageType",
 ]

@@ -20,25 +20,39 @@ def rematch(recipient: ReportRecipient) -> int:
 
     Returns how many mappings changed. Manual choices are left alone.
     """
-    users = db.session.scalars(
-        db.select(User).where(
+    users = db.session.execute(
+        db.select(User.id, User.employee_number).where(
             User.organization_id == recipient.organization_id, User.employee_number.is_not(None)
         )
     ).all()
     by_number = {normalise_number(u.employee_number): u.id for u in users}
-    changed = 0
-    employees = db.session.scalars(
-        db.select(PayrollEmployee).where(PayrollEmployee.recipient_id == recipient.id)
-    )
+    # Plain rows and one bulk update: a sync re-matches thousands of employees at a time.
+    db.session.flush()
+    employees = db.session.execute(
+        db.select(
+            PayrollEmployee.id,
+            PayrollEmployee.code,
+            PayrollEmployee.archived,
+            PayrollEmployee.user_id,
+            PayrollEmployee.mapping_source,
+        ).where(PayrollEmployee.recipient_id == recipient.id)
+    ).all()
+    changes = []
     for employee in employees:
         if employee.mapping_source == "manual":
             continue
         user_id = None if employee.archived else by_number.get(normalise_number(employee.code))
         if employee.user_id != user_id:
-            employee.user_id = user_id
-            employee.mapping_source = "auto" if user_id else None
-            changed += 1
-    return changed
+            changes.append(
+                {
+                    "id": employee.id,
+                    "user_id": user_id,
+                    "mapping_source": "auto" if user_id else None,
+                }
+            )
+    if changes:
+        db.session.execute(db.update(PayrollEmployee), changes)
+    return len(changes)
 
 
 def set_manual(

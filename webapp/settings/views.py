@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from webapp.extensions import db
-from webapp.models import PayrollEmployee, RecipientKind, ReportRecipient, User
+from webapp.extensions import db, htmx
+from webapp.models import PayrollEmployee, RecipientKind, ReportRecipient, SyncTrigger, User
 from webapp.permissions import admin_required
 from webapp.responses import finish, render_dialog
 from webapp.services import advanced_settings, catalog_views, employee_mapping, nmbrs_connect
 from webapp.services import recipients as recipients_service
+from webapp.services import sync as sync_service
 from webapp.settings.forms import CompanyForm, NmbrsKeyForm, PaxmlForm
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -236,7 +237,43 @@ def recipient_view(recipient_id: int):
         **_catalog_context(recipient, tab),
         problems=recipients_service.wage_type_problems(recipient),
         **_advanced_context(advanced_settings.rows(recipient)),
+        **(sync_service.view_context(recipient) if recipient.kind == RecipientKind.NMBRS else {}),
     )
+
+
+# --- syncing from Nmbrs ----------------------------------------------------------------------
+
+
+@bp.route("/recipients/<int:recipient_id>/sync", methods=["POST"])
+@admin_required
+def start_sync(recipient_id: int):
+    recipient = _recipient(recipient_id)
+    if recipient.kind != RecipientKind.NMBRS:
+        abort(404)
+    run = sync_service.request_sync(recipient, trigger=SyncTrigger.MANUAL, user=current_user)
+    if htmx:
+        return render_template(
+            "recipients/sync_status.html", recipient=recipient, view=sync_service.describe(run)
+        )
+    return redirect(url_for("settings.recipient_view", recipient_id=recipient.id))
+
+
+@bp.route("/recipients/<int:recipient_id>/sync/<int:run_id>")
+@admin_required
+def sync_progress(recipient_id: int, run_id: int):
+    recipient = _recipient(recipient_id)
+    run = sync_service.progress(recipient, run_id)
+    if run is None:
+        abort(404)
+    response = make_response(
+        render_template(
+            "recipients/sync_status.html", recipient=recipient, view=sync_service.describe(run)
+        )
+    )
+    if not run.is_active:
+        # Polling stops here; the page then refreshes the history, badge and catalogues.
+        response.headers["HX-Trigger"] = "sync-finished"
+    return response
 
 
 @bp.route("/recipients/<int:recipient_id>/catalog/<tab>")

@@ -1,0 +1,67 @@
+"""Hämta senaste data från Nmbrs in Chromium: click, watch the progress, see the result."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+
+import pytest
+from playwright.sync_api import expect
+
+import jobs.context
+from sandbox.data import OTHER_TOKEN, OTHER_USERNAME
+from tests.sync.helpers import work
+from webapp.models import Role
+
+
+@pytest.fixture
+def worker(live_app, monkeypatch):
+    """An RQ worker in a thread of the test process, running jobs on the live server's app."""
+    monkeypatch.setattr(jobs.context, "_app", live_app)
+    monkeypatch.setattr(jobs.context, "_app_pid", os.getpid())
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            work(live_app)
+            stop.wait(0.2)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(10)
+
+
+def test_admin_fetches_the_latest_data_from_nmbrs_and_watches_it_arrive(
+    page, live_server, people, login, nmbrs_sandbox, worker
+):
+    login(people.user(Role.ADMIN))
+    page.get_by_role("navigation").get_by_role("link", name="Inställningar").click()
+    page.get_by_role("link", name="Lägg till rapportmottagare").click()
+    page.get_by_role("dialog").get_by_role("link", name=re.compile("^Nmbrs")).click()
+    dialog = page.get_by_role("dialog", name="Anslut Nmbrs")
+    dialog.get_by_label("E-postadress du loggar in i Nmbrs med").fill(OTHER_USERNAME)
+    dialog.get_by_label("API-nyckel").fill(OTHER_TOKEN)
+    dialog.get_by_role("button", name="Kontrollera och spara").click()
+    page.locator("#recipient-box").get_by_text("Nmbrs – Grannbolaget AB").click()
+    expect(page.get_by_text("Aldrig synkad")).to_be_visible()
+    expect(page.get_by_text("Inget att visa. Hämta senaste data från Nmbrs")).to_be_visible()
+
+    nmbrs_sandbox.state.set_latency(700)  # slow enough to watch
+    page.get_by_role("button", name="Hämta senaste data från Nmbrs").click()
+    status = page.locator("#sync-status")
+    expect(status.get_by_text(re.compile("^Hämtar"))).to_be_visible()
+    expect(status.locator("progress")).to_be_visible()
+
+    expect(status.get_by_text("Klart")).to_be_visible(timeout=15_000)
+    expect(status.get_by_role("row", name=re.compile("^Lönearter"))).to_contain_text("30")
+    expect(status.get_by_role("row", name=re.compile("^Anställda"))).to_contain_text("5")
+    # The page catches up by itself: the badge, the history and the catalogues.
+    expect(page.locator("#recipient-status")).to_contain_text("Senast synkad")
+    expect(page.locator("#sync-history")).to_contain_text("49 tillagda")
+    expect(page.get_by_role("tab", name=re.compile("Lönearter"))).to_contain_text("30")
+    expect(page.locator("#catalog-table").get_by_text("Månadslön")).to_be_visible()
+    page.get_by_role("tab", name=re.compile("Anställda")).click()
+    expect(page.locator("#catalog-table tbody tr")).to_have_count(5)

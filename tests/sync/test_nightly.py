@@ -1,0 +1,124 @@
+"""Every night for everyone: the schedule with a controllable clock, never by waiting."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from rq.registry import ScheduledJobRegistry
+
+import jobs.sync
+from tests.sync.helpers import queue, runs, work
+from webapp.extensions import db
+from webapp.models import KeyStatus, NmbrsConnection, ReportRecipient, SyncStatus, SyncTrigger
+from webapp.services import nightly, sync
+from webapp.services.nightly import ClockState, RecipientState, plan
+
+STOCKHOLM = nightly.STOCKHOLM
+
+
+def at(text: str) -> datetime:
+    """A Stockholm wall-clock time, as an aware UTC datetime."""
+    return datetime.fromisoformat(text).replace(tzinfo=STOCKHOLM).astimezone(UTC)
+
+
+def recipient(id, **kw) -> RecipientState:
+    defaults = {
+        "key_rejected": False,
+        "created_at": at("2026-01-01T12:00"),
+        "last_synced_at": None,
+        "last_attempt_at": None,
+    }
+    return RecipientState(id=id, **{**defaults, **kw})
+
+
+def test_nothing_happens_before_two_at_night():
+    planned, state, hourly = plan(
+        at("2026-11-24T01:59"), ClockState("2026-11-23", at("2026-11-24T01:30")), [recipient(1)]
+    )
+    assert planned == [] and not hourly
+
+
+def test_at_two_every_recipient_with_a_working_key_is_scheduled_spread_over_the_night():
+    everyone = [recipient(i) for i in range(1, 5)] + [recipient(9, key_rejected=True)]
+    planned, state, _ = plan(
+        at("2026-11-24T02:00:20"), ClockState("2026-11-23"), everyone, spread_seconds=3 * 3600
+    )
+    assert [p.recipient_id for p in planned] == [1, 2, 3, 4]  # not the rejected key
+    assert [p.delay_seconds for p in planned] == [0, 2700, 5400, 8100]  # 02:00 … 04:15
+    assert {p.reason for p in planned} == {"nightly"}
+    assert state.last_nightly_date == "2026-11-24"
+    again, _, _ = plan(at("2026-11-24T02:00:50"), state, everyone)
+    assert again == []  # one fan-out per night, however often the clock ticks
+
+
+def test_the_fan_out_follows_stockholm_time_across_daylight_saving():
+    # 29 March 2026: clocks go from 02:00 to 03:00; the night still starts at local 02:00 or
+    # right after the jump, and 02:00 in winter is 01:00 UTC, in summer 00:00 UTC.
+    assert nightly.next_nightly(at("2026-01-10T12:00")) == datetime(2026, 1, 11, 1, 0, tzinfo=UTC)
+    assert nightly.next_nightly(at("2026-07-10T12:00")) == datetime(2026, 7, 11, 0, 0, tzinfo=UTC)
+    planned, _, _ = plan(at("2026-03-29T03:05"), ClockState("2026-03-28"), [recipient(1)])
+    assert [p.reason for p in planned] == ["nightly"]
+
+
+def test_a_clock_that_was_down_at_two_catches_up_recipients_not_synced_for_26_hours():
+    now = at("2026-11-24T10:00")
+    stale = recipient(1, last_synced_at=now - timedelta(hours=27))
+    fresh = recipient(2, last_synced_at=now - timedelta(hours=8))
+    tried = recipient(
+        3,
+        last_synced_at=now - timedelta(hours=40),
+        last_attempt_at=now - timedelta(hours=8),  # its nightly failed: not hammered hourly
+    )
+    busy = recipient(4, last_synced_at=now - timedelta(hours=30), has_active_run=True)
+    rejected = recipient(5, key_rejected=True)
+    planned, state, hourly = plan(
+        now,
+        ClockState("2026-11-23", now - timedelta(hours=1)),
+        [stale, fresh, tried, busy, rejected],
+    )
+    assert hourly
+    assert [(p.recipient_id, p.reason) for p in planned] == [(1, "catch-up")]
+    later, _, hourly_again = plan(now + timedelta(minutes=30), state, [stale])
+    assert later == [] and not hourly_again  # the check is hourly
+
+
+def test_clock_tick_schedules_nightly_jobs_in_rq_and_they_start_syncs(
+    app, client, recipient_id, nmbrs_sandbox
+):
+    with app.app_context():
+        planned = sync.clock_tick(at("2026-11-24T02:00:30"))
+        assert [p.recipient_id for p in planned] == [recipient_id]
+        assert sync.clock_tick(at("2026-11-24T02:01:00")) == []  # state kept in Redis
+    q = queue(app)
+    assert q.count == 1  # the first slot is now; later ones wait in RQ's scheduled registry
+    work(app)  # the nightly job runs the sync itself
+    [run] = runs(app)
+    assert run.trigger == SyncTrigger.NIGHTLY and run.status == SyncStatus.SUCCEEDED
+    page = client.get(f"/settings/recipients/{recipient_id}").text
+    assert "nattlig synk" in page
+
+
+def test_many_recipients_are_spread_with_enqueue_in(app, recipient_id, monkeypatch):
+    monkeypatch.setitem(app.config, "SYNC_NIGHTLY_SPREAD_SECONDS", 600)
+    with app.app_context():
+        fake = [recipient(recipient_id)] + [recipient(1000 + i) for i in range(3)]
+        monkeypatch.setattr(sync, "schedule_inputs", lambda: fake)
+        sync.clock_tick(at("2026-11-24T02:00:00"))
+    registry = ScheduledJobRegistry(queue=queue(app))
+    assert len(registry.get_job_ids()) == 3 and queue(app).count == 1
+    delays = sorted(
+        registry.get_scheduled_time(job_id).timestamp() - datetime.now(UTC).timestamp()
+        for job_id in registry.get_job_ids()
+    )
+    assert [round(d / 150) for d in delays] == [1, 2, 3]  # every 150 s over ten minutes
+
+
+def test_nightly_skips_a_rejected_key_and_a_removed_recipient(app, recipient_id):
+    with app.app_context():
+        db.session.scalar(db.select(NmbrsConnection)).key_status = KeyStatus.REJECTED
+        db.session.commit()
+        assert sync.clock_tick(at("2026-11-24T02:00:30")) == []
+    assert jobs.sync.nightly(recipient_id) == "skipped"
+    with app.app_context():
+        assert db.session.get(ReportRecipient, recipient_id).nmbrs.key_status == "rejected"
+    assert runs(app) == []
