@@ -20,6 +20,7 @@ from webapp.models.expense import (
 from webapp.models.organization import Organization, Role, User
 from webapp.models.recipient import (
     KeyStatus,
+    NmbrsApi,
     NmbrsConnection,
     PaxmlSettings,
     PayItemSetting,
@@ -42,6 +43,7 @@ __all__ = [
     "CostUnit",
     "Department",
     "KeyStatus",
+    "NmbrsApi",
     "NmbrsConnection",
     "Organization",
     "PaxmlSettings",

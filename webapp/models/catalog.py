@@ -20,6 +20,8 @@ from webapp.models.recipient import ReportRecipient
 class CatalogItem:
     id: Mapped[int] = mapped_column(primary_key=True)
     nmbrs_id: Mapped[int] = mapped_column(Integer)  # for wage types: the wage code
+    # The item's GUID in Nmbrs' REST API, once the recipient has moved to REST.
+    rest_id: Mapped[str | None] = mapped_column(String(36))
     code: Mapped[str] = mapped_column(String(50))
     description: Mapped[str] = mapped_column(String(300), default="")
     archived: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -29,6 +29,13 @@ class KeyStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
+class NmbrsApi(enum.StrEnum):
+    """Which Nmbrs API a connection talks to: the SOAP API key, or REST with OAuth consent."""
+
+    SOAP = "soap"
+    REST = "rest"
+
+
 class ReportRecipient(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
@@ -69,8 +76,9 @@ class NmbrsConnection(db.Model):
     recipient_id: Mapped[int] = mapped_column(ForeignKey("report_recipient.id"), unique=True)
     environment: Mapped[str] = mapped_column(String(20))  # se, nl, sandbox
     username: Mapped[str] = mapped_column(String(254))  # the Nmbrs login e-mail
-    token_encrypted: Mapped[str] = mapped_column(Text, info={"encrypted": True})
-    token_last4: Mapped[str] = mapped_column(String(4))
+    # The SOAP API key. Kept after a move to REST until Nmbrs retires SOAP (1 March 2027).
+    token_encrypted: Mapped[str | None] = mapped_column(Text, info={"encrypted": True})
+    token_last4: Mapped[str | None] = mapped_column(String(4))
     domain: Mapped[str | None] = mapped_column(String(100))
     debtor_id: Mapped[int | None] = mapped_column(Integer)
     company_id: Mapped[int | None] = mapped_column(Integer)
@@ -78,12 +86,21 @@ class NmbrsConnection(db.Model):
     key_status: Mapped[KeyStatus] = mapped_column(string_enum(KeyStatus), default=KeyStatus.OK)
     key_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     key_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    api: Mapped[NmbrsApi] = mapped_column(
+        string_enum(NmbrsApi), default=NmbrsApi.SOAP, server_default=NmbrsApi.SOAP.value
+    )
+    # REST: the OAuth token pair as encrypted JSON, and the GUIDs of the debtor and company.
+    oauth_tokens_encrypted: Mapped[str | None] = mapped_column(Text, info={"encrypted": True})
+    consent_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    consent_status: Mapped[str | None] = mapped_column(String(20))  # ok, expired, revoked
+    rest_debtor_id: Mapped[str | None] = mapped_column(String(36))
+    rest_company_id: Mapped[str | None] = mapped_column(String(36))
 
     recipient: Mapped[ReportRecipient] = relationship(back_populates="nmbrs")
 
     @property
     def masked_token(self) -> str:
-        return "••••" + self.token_last4
+        return "••••" + (self.token_last4 or "")
 
 
 class PaxmlSettings(db.Model):
