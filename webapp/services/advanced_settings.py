@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from webapp.extensions import db
 from webapp.models import PayItemSetting, RecipientKind, ReportRecipient, User, WageType
 from webapp.payitems import CATALOG, PayGroup, PayItem, PayItemInfo
-from webapp.services import audit
+from webapp.services import audit, wage_type_suggestions
 
 GROUP_TITLES = {
     PayGroup.MILEAGE: _l("Milersättning"),
@@ -92,6 +92,7 @@ class Row:
     included: bool
     wage_code: str | None
     error: str | None = None
+    suggested: bool = False  # the wage code is Brygga's suggestion, not yet saved
 
 
 def _settings_by_item(recipient: ReportRecipient) -> dict[str, PayItemSetting]:
@@ -112,6 +113,18 @@ def rows(recipient: ReportRecipient) -> list[Row]:
             )
         )
     return result
+
+
+def with_suggestions(recipient: ReportRecipient, rows_: list[Row]) -> list[Row]:
+    """Fill empty wage types of a Nmbrs recipient with suggestions from the wage type names."""
+    if recipient.kind != RecipientKind.NMBRS:
+        return rows_
+    suggestions = wage_type_suggestions.suggest(wage_type_choices(recipient))
+    for row in rows_:
+        if row.included and not row.wage_code and row.info.item in suggestions:
+            row.wage_code = suggestions[row.info.item]
+            row.suggested = True
+    return rows_
 
 
 def by_item(rows_: list[Row]) -> dict[PayItem, Row]:

@@ -315,7 +315,7 @@ def advanced(recipient_id: int):
             )
         rows = parsed
     else:
-        rows = advanced_settings.rows(recipient)
+        rows = advanced_settings.with_suggestions(recipient, advanced_settings.rows(recipient))
     return render_dialog(
         "recipients/advanced_dialog.html",
         recipient=recipient,
