@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 MO := webapp/translations/en/LC_MESSAGES/messages.mo
 
-.PHONY: dev test lint format bench translations extract-messages clean
+.PHONY: dev test lint format bench translations extract-messages clean lock audit
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,7 @@ dev: $(STAMP) $(MO)
 test: $(STAMP) $(MO)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/audit_deps.py
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -34,6 +35,14 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# requirements.lock: every runtime dependency pinned, from pyproject.toml; `make test` audits it.
+lock: $(STAMP)
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock pyproject.toml
+
+audit: $(STAMP)
+	$(BIN)/python scripts/audit_deps.py
 
 bench: $(STAMP) $(MO)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -25,7 +25,7 @@ def run(run_id: int) -> str:
 def nightly(recipient_id: int) -> str:
     """The clock's nightly job for one recipient: run its sync here, or join a running one."""
     from webapp.extensions import db
-    from webapp.models import KeyStatus, ReportRecipient
+    from webapp.models import ReportRecipient
     from webapp.services import sync
 
     with job_app().app_context():
@@ -35,10 +35,36 @@ def nightly(recipient_id: int) -> str:
                 recipient is None
                 or not recipient.is_active
                 or recipient.nmbrs is None
-                or recipient.nmbrs.key_status == KeyStatus.REJECTED
+                or sync.needs_admin(recipient.nmbrs)  # rejected key, expired/revoked consent
             ):
                 return "skipped"
             run = sync.run_nightly(recipient)
             return f"run {run.id}"
+        finally:
+            db.session.remove()
+
+
+def keep_alive(connection_id: int) -> str:
+    """Refresh an idle REST connection's OAuth tokens before its refresh token runs out.
+
+    A refused refresh marks the connection (expired or revoked) and e-mails the admins once.
+    """
+    from webapp.extensions import db
+    from webapp.models import NmbrsApi, NmbrsConnection
+    from webapp.nmbrs import NmbrsConsentExpired
+    from webapp.services import nmbrs_access, sync
+
+    with job_app().app_context():
+        try:
+            connection = db.session.get(NmbrsConnection, connection_id)
+            if connection is None or connection.api != NmbrsApi.REST:
+                return "skipped"
+            try:
+                nmbrs_access.token_store_for(connection_id).refresh_now()
+            except NmbrsConsentExpired as exc:
+                db.session.expire_all()
+                sync.record_consent_problem(connection.recipient, exc.user_message)
+                return "consent expired"
+            return "refreshed"
         finally:
             db.session.remove()

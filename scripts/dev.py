@@ -137,6 +137,13 @@ def main() -> int:
             procs.start("nmbrs", [sys.executable, "-m", "sandbox", "--port", str(port)], env)
             wait_for_port(port)
             env["NMBRS_BASE_URL"] = f"http://127.0.0.1:{port}"
+            # REST with OAuth against the same sandbox: its demo app registration.
+            from sandbox.oauth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SUBSCRIPTION_KEY
+
+            env.setdefault("NMBRS_IDENTITY_URL", env["NMBRS_BASE_URL"])
+            env.setdefault("NMBRS_OAUTH_CLIENT_ID", DEMO_CLIENT_ID)
+            env.setdefault("NMBRS_OAUTH_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+            env.setdefault("NMBRS_SUBSCRIPTION_KEY", DEMO_SUBSCRIPTION_KEY)
 
         if "SMTP_HOST" not in os.environ:
             port = free_port(8025)

@@ -31,6 +31,11 @@ class Config:
         self.SECRET_KEY = env.get("SECRET_KEY") or ("dev-only-not-secret" if is_dev else None)
         self.BRYGGA_ENCRYPTION_KEYS = env.get("BRYGGA_ENCRYPTION_KEYS", "")
         self.NMBRS_BASE_URL = env.get("NMBRS_BASE_URL") or None
+        # Nmbrs REST (OAuth): the deployment's one app registration, used for every customer.
+        self.NMBRS_OAUTH_CLIENT_ID = env.get("NMBRS_OAUTH_CLIENT_ID") or None
+        self.NMBRS_OAUTH_CLIENT_SECRET = env.get("NMBRS_OAUTH_CLIENT_SECRET") or None
+        self.NMBRS_SUBSCRIPTION_KEY = env.get("NMBRS_SUBSCRIPTION_KEY") or None
+        self.NMBRS_IDENTITY_URL = env.get("NMBRS_IDENTITY_URL") or None  # unset: Nmbrs' own
         self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO").upper()
         self.PUBLIC_URL = env.get("PUBLIC_URL", "http://127.0.0.1:5000")
         self.SMTP_HOST = env.get("SMTP_HOST") or None  # unset: e-mails are logged, not sent

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, g, render_template
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
+
+from webapp.extensions import login_manager
 
 log = logging.getLogger(__name__)
 
@@ -28,4 +30,8 @@ def register(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def database_down(error):
         log.error("database unavailable: %s", type(error).__name__)
+        if "_login_user" not in g:
+            # Loading the user is what failed: rendering must not try again (Flask-Login's
+            # context processor would), or the friendly page becomes a bare 500.
+            g._login_user = login_manager.anonymous_user()
         return render_template("errors/error.html", code=503), 503

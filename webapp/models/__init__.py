@@ -29,6 +29,13 @@ from webapp.models.recipient import (
     ReportRecipient,
 )
 from webapp.models.sync import SyncAlert, SyncRun, SyncStatus, SyncTrigger
+from webapp.models.transfer import (
+    LineStatus,
+    Transfer,
+    TransferLine,
+    TransferReport,
+    TransferStatus,
+)
 
 __all__ = [
     "AllowancePolicy",
@@ -57,6 +64,11 @@ __all__ = [
     "SyncRun",
     "SyncStatus",
     "SyncTrigger",
+    "LineStatus",
+    "Transfer",
+    "TransferLine",
+    "TransferReport",
+    "TransferStatus",
     "User",
     "WageType",
 ]

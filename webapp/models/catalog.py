@@ -19,8 +19,10 @@ from webapp.models.recipient import ReportRecipient
 
 class CatalogItem:
     id: Mapped[int] = mapped_column(primary_key=True)
-    nmbrs_id: Mapped[int] = mapped_column(Integer)  # for wage types: the wage code
-    # The item's GUID in Nmbrs' REST API, once the recipient has moved to REST.
+    # The SOAP id (for wage types: the wage code). None for an item first seen over REST.
+    nmbrs_id: Mapped[int | None] = mapped_column(Integer)
+    # The item's GUID in Nmbrs' REST API, once the recipient has moved to REST (for wage types,
+    # which REST also keys by code: the code as text).
     rest_id: Mapped[str | None] = mapped_column(String(36))
     code: Mapped[str] = mapped_column(String(50))
     description: Mapped[str] = mapped_column(String(300), default="")
@@ -38,7 +40,10 @@ class CatalogItem:
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple:
-        return (UniqueConstraint("recipient_id", "nmbrs_id"),)
+        return (
+            UniqueConstraint("recipient_id", "nmbrs_id"),
+            UniqueConstraint("recipient_id", "rest_id", name=f"uq_{cls.__tablename__}_rest_id"),
+        )
 
     @property
     def label(self) -> str:

@@ -105,3 +105,18 @@ def _needs_catch_up(r: RecipientState, now: datetime) -> bool:
         default=_aware(r.created_at),
     )
     return now - newest >= CATCH_UP_AFTER
+
+
+# Nmbrs' refresh tokens live about 30 days and die unused; every refresh brings a new one.
+# A REST connection whose refresh token has less than this left gets a refresh of its own
+# (the clock's hourly check), so an idle connection is renewed about every 9 days, three
+# weeks before it would expire, with time for retries when Nmbrs is down.
+KEEPALIVE_WHEN_LEFT = timedelta(days=21)
+
+
+def keepalive_due(consent_expires_at: datetime | None, now: datetime) -> bool:
+    """Whether a REST connection's tokens should be refreshed now to keep the consent alive."""
+    expires = _aware(consent_expires_at)
+    if expires is None:
+        return False  # unknown lifetime: the next sync refreshes when it needs to
+    return expires - now <= KEEPALIVE_WHEN_LEFT

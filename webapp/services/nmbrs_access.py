@@ -1,14 +1,54 @@
-"""Building Nmbrs clients from the app's settings: the only place that decrypts a token."""
+"""Building Nmbrs clients from the app's settings: the only place that decrypts a token.
+
+`client_for(connection)` returns a `PayrollApi`: the SOAP client for a connection with an API
+key, the REST client for one that moved to REST with an OAuth consent. Callers never ask which.
+REST tokens live encrypted in `nmbrs_connection.oauth_tokens_encrypted`; `ConnectionTokenStore`
+refreshes them at most once per rotation across every process (a Redis lock per connection,
+the new pair committed on a connection of its own before the lock is released).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
+from redis import Redis
+from redis.exceptions import LockError, RedisError
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
 
 from webapp import crypto
-from webapp.models import NmbrsConnection
-from webapp.nmbrs import Credentials, NmbrsClient, RetryPolicy, SoapTransport, Timeouts
+from webapp.models import NmbrsApi, NmbrsConnection
+from webapp.nmbrs import (
+    Credentials,
+    NmbrsClient,
+    NmbrsConsentExpired,
+    NmbrsOAuth,
+    NmbrsRestClient,
+    NmbrsUnavailable,
+    PayrollApi,
+    RetryPolicy,
+    SerialisedTokenStore,
+    SoapTransport,
+    Timeouts,
+    Tokens,
+)
 from webapp.nmbrs.client import resolve_base_url
+from webapp.nmbrs.rest_transport import REST_BASE_URL, RestTransport
 from webapp.services.rate_limit import RateLimiter, host_key
+
+log = logging.getLogger(__name__)
+
+# consent_status values of a REST connection.
+CONSENT_OK = "ok"
+CONSENT_EXPIRED = "expired"
+CONSENT_REVOKED = "revoked"
+CONSENT_PROBLEMS = (CONSENT_EXPIRED, CONSENT_REVOKED)
 
 # What the dialog offers; the host behind each is fixed in the client, never typed by a user.
 ENVIRONMENT_LABELS = {"se": "Sverige", "nl": "Nederländerna", "sandbox": "Nmbrs sandbox"}
@@ -71,8 +111,20 @@ def client_for_credentials(
 
 def client_for(
     connection: NmbrsConnection, *, rate_limited: bool = False, pool_size: int = 8
+) -> PayrollApi:
+    """A client for a stored connection: SOAP with its API key, or REST with its consent
+    (decrypts the secret in memory only). `rate_limited` clients share the host's bucket."""
+    if connection.api == NmbrsApi.REST:
+        return rest_client_for(connection, rate_limited=rate_limited, pool_size=pool_size)
+    return soap_client_for(connection, rate_limited=rate_limited, pool_size=pool_size)
+
+
+def soap_client_for(
+    connection: NmbrsConnection, *, rate_limited: bool = False, pool_size: int = 8
 ) -> NmbrsClient:
-    """A client for a stored connection (decrypts its token in memory only)."""
+    """The SOAP client of a connection's API key, whichever API the connection uses now."""
+    if not connection.token_encrypted:
+        raise NmbrsUnavailable("this connection has no SOAP API key")
     return client_for_credentials(
         connection.username,
         crypto.decrypt(connection.token_encrypted),
@@ -81,3 +133,269 @@ def client_for(
         rate_limited=rate_limited,
         pool_size=pool_size,
     )
+
+
+# --- REST ----------------------------------------------------------------------------------------
+
+
+def _timeouts_and_retry() -> tuple[Timeouts, RetryPolicy]:
+    cfg = current_app.config
+    return (
+        Timeouts(
+            connect=cfg.get("NMBRS_CONNECT_TIMEOUT", 5.0),
+            read=cfg.get("NMBRS_READ_TIMEOUT", 60.0),
+            total=cfg.get("NMBRS_TOTAL_TIMEOUT", 300.0),
+        ),
+        RetryPolicy(
+            attempts=cfg.get("NMBRS_RETRY_ATTEMPTS", 3),
+            backoff=cfg.get("NMBRS_RETRY_BACKOFF", 0.5),
+        ),
+    )
+
+
+def oauth_client(redirect_uri: str = "") -> NmbrsOAuth:
+    """The deployment's OAuth registration at Nmbrs (one client for every customer)."""
+    cfg = current_app.config
+    if not cfg.get("NMBRS_OAUTH_CLIENT_ID") or not cfg.get("NMBRS_OAUTH_CLIENT_SECRET"):
+        raise RuntimeError("NMBRS_OAUTH_CLIENT_ID and NMBRS_OAUTH_CLIENT_SECRET are not set")
+    timeouts, _ = _timeouts_and_retry()
+    return NmbrsOAuth(
+        cfg["NMBRS_OAUTH_CLIENT_ID"],
+        cfg["NMBRS_OAUTH_CLIENT_SECRET"],
+        redirect_uri=redirect_uri,
+        identity_url=cfg.get("NMBRS_IDENTITY_URL") or None,
+        timeouts=Timeouts(connect=timeouts.connect, read=min(timeouts.read, 30.0)),
+    )
+
+
+def rest_configured() -> bool:
+    """Whether this deployment can offer "Anslut med Nmbrs-inloggning" at all."""
+    cfg = current_app.config
+    return bool(
+        cfg.get("NMBRS_OAUTH_CLIENT_ID")
+        and cfg.get("NMBRS_OAUTH_CLIENT_SECRET")
+        and cfg.get("NMBRS_SUBSCRIPTION_KEY")
+    )
+
+
+def identity_origin() -> str:
+    """The scheme and host of Nmbrs' OAuth server (for the CSP of the page that links there)."""
+    from urllib.parse import urlsplit
+
+    from webapp.nmbrs.oauth import IDENTITY_URL
+
+    parts = urlsplit(current_app.config.get("NMBRS_IDENTITY_URL") or IDENTITY_URL)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def rest_base_url() -> str | None:
+    """Where the REST API is: `NMBRS_BASE_URL` (the sandbox serves both APIs) or Nmbrs."""
+    return current_app.config.get("NMBRS_BASE_URL") or None
+
+
+def encode_tokens(tokens: Tokens, fernet: MultiFernet | None = None) -> str:
+    """The token pair as encrypted JSON (`fernet`: for threads without an app context)."""
+    plaintext = json.dumps(tokens.to_dict())
+    return fernet.encrypt(plaintext.encode()).decode() if fernet else crypto.encrypt(plaintext)
+
+
+def decode_tokens(ciphertext: str, fernet: MultiFernet | None = None) -> Tokens:
+    if fernet is None:
+        return Tokens.from_dict(json.loads(crypto.decrypt(ciphertext)))
+    try:
+        plaintext = fernet.decrypt(ciphertext.encode()).decode()
+    except InvalidToken as exc:
+        raise crypto.SecretUnreadable(crypto.UNREADABLE) from exc
+    return Tokens.from_dict(json.loads(plaintext))
+
+
+def consent_expiry(tokens: Tokens) -> datetime | None:
+    at = tokens.consent_expires_at
+    return datetime.fromtimestamp(at, UTC) if at else None
+
+
+class ConnectionTokenStore(SerialisedTokenStore):
+    """One connection's OAuth tokens in the database, refreshed under a Redis lock.
+
+    Built inside an app context, then safe in any thread (the sync's pool calls Nmbrs from
+    threads without one): it holds the engine and the Redis client, never `db.session`. Reads
+    and the save after a refresh use short connections of their own, so a refresh commits the
+    new (single-use) refresh token at once and never commits, or waits for, the caller's
+    unit of work.
+    """
+
+    LOCK_TIMEOUT = 60  # > the token call's timeouts: the lock outlives a slow refresh
+    LOCK_WAIT = 45  # how long a second worker waits for the first one's refresh
+
+    def __init__(self, connection_id: int, oauth: NmbrsOAuth, engine: Engine, redis: Redis):
+        super().__init__(oauth)
+        self.connection_id = connection_id
+        self.engine = engine
+        self.redis = redis
+        # The app's keys, so that threads without an app context can decrypt and encrypt.
+        self._fernet = MultiFernet([Fernet(k) for k in current_app.extensions["brygga_keys"]])
+        self._cached: Tokens | None = None
+
+    def __repr__(self) -> str:
+        return f"ConnectionTokenStore(connection_id={self.connection_id})"
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        lock = self.redis.lock(
+            f"nmbrs:oauth-refresh:{self.connection_id}",
+            timeout=self.LOCK_TIMEOUT,
+            blocking_timeout=self.LOCK_WAIT,
+        )
+        try:
+            acquired = lock.acquire()
+        except RedisError as exc:
+            raise NmbrsUnavailable(f"token lock unavailable: {type(exc).__name__}") from None
+        if not acquired:
+            # Another worker is still refreshing: try later rather than burn a refresh token.
+            raise NmbrsUnavailable("another worker is refreshing the Nmbrs tokens")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(LockError, RedisError):
+                lock.release()
+
+    def load(self) -> Tokens:
+        table = NmbrsConnection.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(table.c.oauth_tokens_encrypted, table.c.consent_status).where(
+                    table.c.id == self.connection_id
+                )
+            ).one_or_none()
+        if row is None or not row.oauth_tokens_encrypted:
+            raise NmbrsConsentExpired("no OAuth tokens stored for this connection")
+        if row.consent_status in CONSENT_PROBLEMS:
+            raise NmbrsConsentExpired(f"consent is marked {row.consent_status}")
+        tokens = decode_tokens(row.oauth_tokens_encrypted, self._fernet)
+        self._cached = tokens
+        return tokens
+
+    def current(self) -> Tokens:
+        # Every REST call asks; the database is read once per client and after each refresh
+        # (refresh() always re-reads under the lock, so a stale cache costs nothing).
+        return self._cached or self.load()
+
+    def save(self, tokens: Tokens) -> None:
+        table = NmbrsConnection.__table__
+        with self.engine.begin() as conn:  # committed here, before the lock is released
+            conn.execute(
+                update(table)
+                .where(table.c.id == self.connection_id)
+                .values(
+                    oauth_tokens_encrypted=encode_tokens(tokens, self._fernet),
+                    consent_expires_at=consent_expiry(tokens),
+                    consent_status=CONSENT_OK,
+                )
+            )
+        self._cached = tokens
+        log.info("nmbrs connection %s: OAuth tokens refreshed", self.connection_id)
+
+    def consent_expired(self, error: NmbrsConsentExpired) -> None:
+        mark_consent_problem(self.engine, self.connection_id)
+        self._cached = None
+
+    def refresh_now(self) -> Tokens:
+        """Refresh even though the access token still works (the idle keep-alive)."""
+        return self.refresh(self.load())
+
+
+def mark_consent_problem(engine: Engine, connection_id: int) -> str:
+    """Mark a connection whose refresh was refused: "expired" when the refresh token had
+    run out, else "revoked". Committed on a connection of its own. Returns the status."""
+    table = NmbrsConnection.__table__
+    with engine.begin() as conn:
+        expires_at = conn.execute(
+            select(table.c.consent_expires_at).where(table.c.id == connection_id)
+        ).scalar_one_or_none()
+        if expires_at is not None and expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
+        status = (
+            CONSENT_EXPIRED
+            if expires_at is not None and expires_at <= datetime.now(UTC)
+            else CONSENT_REVOKED
+        )
+        conn.execute(update(table).where(table.c.id == connection_id).values(consent_status=status))
+    log.warning("nmbrs connection %s: consent %s; the admin must reconnect", connection_id, status)
+    return status
+
+
+class RateLimitedRestTransport(RestTransport):
+    """REST transport whose every HTTP request (retries too) waits for the shared bucket."""
+
+    def __init__(self, base_url: str | None, tokens, subscription_key: str, *, limiter, **kw):
+        super().__init__(base_url, tokens, subscription_key, **kw)
+        self.limiter = limiter
+
+    def _send(self, method, url, data, tokens):
+        self.limiter.acquire()
+        return super()._send(method, url, data, tokens)
+
+
+def token_store_for(connection_id: int) -> ConnectionTokenStore:
+    from webapp.extensions import db
+    from webapp.queue import redis_connection
+
+    return ConnectionTokenStore(connection_id, oauth_client(), db.engine, redis_connection())
+
+
+def rest_client_for(
+    connection: NmbrsConnection,
+    *,
+    rate_limited: bool = False,
+    pool_size: int = 8,
+    tokens=None,
+) -> NmbrsRestClient:
+    """The REST client of a connection (or of `tokens`, any `TokenSource`, e.g. during the
+    consent callback before anything is stored)."""
+    cfg = current_app.config
+    timeouts, retry = _timeouts_and_retry()
+    store = tokens if tokens is not None else token_store_for(connection.id)
+    base_url = rest_base_url()
+    transport = None
+    if rate_limited:
+        from webapp.queue import redis_connection
+
+        limiter = RateLimiter(
+            redis_connection(),
+            host_key(base_url or REST_BASE_URL),
+            rate=cfg.get("NMBRS_RATE_LIMIT", 100),
+        )
+        transport = RateLimitedRestTransport(
+            base_url,
+            store,
+            cfg["NMBRS_SUBSCRIPTION_KEY"],
+            limiter=limiter,
+            timeouts=timeouts,
+            retry=retry,
+            pool_size=pool_size,
+        )
+    return NmbrsRestClient(
+        store,
+        subscription_key=cfg.get("NMBRS_SUBSCRIPTION_KEY") or "",
+        base_url=base_url,
+        timeouts=timeouts,
+        retry=retry,
+        transport=transport,
+        pool_size=pool_size,
+    )
+
+
+def remote_company_id(connection: NmbrsConnection):
+    """The company's id in the API the connection uses (int over SOAP, GUID over REST)."""
+    return connection.rest_company_id if connection.api == NmbrsApi.REST else connection.company_id
+
+
+def remote_debtor_id(connection: NmbrsConnection):
+    """The debtor's id in the API the connection uses."""
+    return connection.rest_debtor_id if connection.api == NmbrsApi.REST else connection.debtor_id
+
+
+def remote_id(connection: NmbrsConnection, item) -> object:
+    """A synced item's id (employee, cost center, cost unit …) in the API the connection uses:
+    `nmbrs_id` over SOAP, `rest_id` over REST. None when the item is unknown to that API."""
+    return item.rest_id if connection.api == NmbrsApi.REST else item.nmbrs_id

@@ -26,8 +26,10 @@ from redis.exceptions import RedisError
 from rq import Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus, get_current_job
+from rq.worker import Worker
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
 from webapp.models import (
@@ -35,6 +37,7 @@ from webapp.models import (
     CostUnit,
     Department,
     KeyStatus,
+    NmbrsApi,
     NmbrsConnection,
     PayrollEmployee,
     RecipientKind,
@@ -51,15 +54,23 @@ from webapp.models.base import utcnow
 from webapp.models.sync import ACTIVE_STATUSES, aware
 from webapp.nmbrs import (
     NmbrsAuthError,
-    NmbrsClient,
+    NmbrsConsentExpired,
     NmbrsError,
     NmbrsPermissionError,
     NmbrsProtocolError,
     NmbrsUnavailable,
+    PayrollApi,
 )
 from webapp.queue import get_queue, redis_connection
 from webapp.services import employee_mapping, mail, nightly
-from webapp.services.nmbrs_access import client_for
+from webapp.services.nmbrs_access import (
+    CONSENT_EXPIRED,
+    CONSENT_OK,
+    CONSENT_PROBLEMS,
+    client_for,
+    remote_company_id,
+    remote_debtor_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +121,10 @@ ERROR_TEXTS = {
     ),
     "not_started": _l("Synken kom aldrig igång. Ingenting ändrades; försök igen."),
     "error": _l("Synken misslyckades av ett okänt skäl. Ingenting ändrades; försök igen senare."),
+    "consent_expired": _l(
+        "Godkännandet i Nmbrs har gått ut eller återkallats. Anslut igen med Nmbrs-inloggning; "
+        "ingenting ändrades."
+    ),
 }
 
 
@@ -139,11 +154,12 @@ def latest_run(recipient_id: int) -> SyncRun | None:
 
 
 def history(recipient_id: int, limit: int = 10) -> list[SyncRun]:
-    """The last syncs of a recipient, newest first."""
+    """The last syncs of a recipient, newest first (with who asked: one query, not ten)."""
     return list(
         db.session.scalars(
             select(SyncRun)
             .where(SyncRun.recipient_id == recipient_id)
+            .options(selectinload(SyncRun.requested_by))
             .order_by(SyncRun.id.desc())
             .limit(limit)
         )
@@ -158,14 +174,28 @@ def request_sync(
     One sync per recipient at a time: a second click, a second tab or the nightly run arriving
     during a sync all get the same run back. Commits (the worker must find the row).
     """
-    run, created = start_or_join(recipient, trigger=trigger, user=user)
+    try:
+        run, created = start_or_join(recipient, trigger=trigger, user=user)
+    except RedisError as exc:
+        # No lock without Redis, so no run: nothing is started that could be left behind.
+        log.warning("sync of recipient %s not started: redis unavailable", recipient.id)
+        raise QueueUnavailable from exc
     if created:
         try:
             _enqueue(run)
         except RedisError:
-            log.exception("could not enqueue sync run %s", run.id)
-            _fail(run, "not_started", str(ERROR_TEXTS["not_started"]))
+            # The run stays queued; reap_dead() enqueues it again once Redis is back.
+            log.warning("could not enqueue sync run %s: redis unavailable", run.id)
     return run
+
+
+class QueueUnavailable(Exception):
+    """Redis (the job queue) does not answer, so no background work can be started."""
+
+    user_message = _l(
+        "Kön för bakgrundsjobb svarar inte just nu, så hämtningen kunde inte startas. "
+        "Ingenting ändrades; försök igen om en liten stund."
+    )
 
 
 def start_or_join(
@@ -264,7 +294,9 @@ class Fetched:
     """Everything a sync read from Nmbrs, before any of it touches the database."""
 
     company_name: str | None = None
-    items: dict[str, list[tuple[int, str, str]]] = field(default_factory=dict)
+    # (Nmbrs id, code, description): SOAP int ids, or REST GUIDs (wage types: the code as text)
+    items: dict[str, list[tuple[int | str, str, str]]] = field(default_factory=dict)
+    api: NmbrsApi = NmbrsApi.SOAP
 
 
 class RunLost(Exception):
@@ -301,7 +333,7 @@ def execute(run_id: int) -> SyncRun | None:
     run.attempts = (run.attempts or 0) + 1
     run.step = "companies"
     # Six calls start at once (five without a debtor); the employee types add theirs.
-    run.calls_done, run.calls_total = 0, 6 if connection.debtor_id is not None else 5
+    run.calls_done, run.calls_total = 0, 6 if remote_debtor_id(connection) is not None else 5
     run.error_code = run.error_message = run.next_retry_at = None
     db.session.commit()
     log.info("sync run %s of recipient %s started (%s)", run.id, recipient.id, run.trigger)
@@ -316,8 +348,14 @@ def execute(run_id: int) -> SyncRun | None:
         db.session.rollback()
         log.warning("sync run %s was taken over; its changes were not saved", run_id)
         return run
+    except NmbrsConsentExpired as exc:
+        # REST: the refresh was refused (the token store has marked the connection).
+        _fail(run, "consent_expired", exc.user_message, consent_problem=True)
     except NmbrsAuthError as exc:
-        _fail(run, "key_rejected", exc.user_message, key_rejected=True)
+        if connection.api == NmbrsApi.REST:
+            _fail(run, "rest_auth", exc.user_message)
+        else:
+            _fail(run, "key_rejected", exc.user_message, key_rejected=True)
     except NmbrsUnavailable as exc:
         job = get_current_job()
         if job is not None and job.retries_left:
@@ -367,7 +405,7 @@ def fetch(
     connection: NmbrsConnection,
     progress: Callable[..., None] | None = None,
     *,
-    client: NmbrsClient | None = None,
+    client: PayrollApi | None = None,
     pool_size: int = POOL_SIZE,
 ) -> Fetched:
     """Read every catalogue of the connection's company from Nmbrs, concurrently.
@@ -379,9 +417,20 @@ def fetch(
     progress = progress or (lambda *a, **k: None)
     own_client = client is None
     client = client or client_for(connection, rate_limited=True, pool_size=pool_size)
-    company_id, debtor_id = connection.company_id, connection.debtor_id
+    company_id, debtor_id = remote_company_id(connection), remote_debtor_id(connection)
+    if company_id is None:
+        if own_client:
+            client.close()
+        raise SyncProblem(
+            "company_missing",
+            _(
+                "Företaget %(name)s har inget id i Nmbrs REST ännu. Anslut igen med "
+                "Nmbrs-inloggning.",
+                name=connection.company_name or "",
+            ),
+        )
     results: dict[str, list] = {}
-    employees: dict[int, object] = {}
+    employees: dict[int | str, object] = {}
     executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="nmbrs-sync")
     try:
         tasks: dict[Future, str] = {}
@@ -409,10 +458,13 @@ def fetch(
                 done += 1
                 outstanding[key] -= 1
                 if key == "employee_types":
-                    outstanding["employees"] = len(value)
-                    total += len(value)
-                    for kind in value:
-                        future_e = executor.submit(client.employees, company_id, kind.id)
+                    # SOAP reads employees per type; REST has no types and reads them all
+                    # at once (employees(company) without a type gives everyone on both).
+                    calls = [(company_id, kind.id) for kind in value] or [(company_id,)]
+                    outstanding["employees"] = len(calls)
+                    total += len(calls)
+                    for args in calls:
+                        future_e = executor.submit(client.employees, *args)
                         tasks[future_e] = "employees"
                         pending.add(future_e)
                 elif key == "employees":
@@ -437,9 +489,11 @@ def fetch(
                 name=connection.company_name or company_id,
             ),
         )
-    fetched = Fetched(company_name=company.name)
+    fetched = Fetched(company_name=company.name, api=connection.api or NmbrsApi.SOAP)
+    rest = fetched.api == NmbrsApi.REST
     fetched.items["wage_types"] = [
-        (w.code, str(w.code), w.description or "") for w in results["wage_types"]
+        (str(w.code) if rest else w.code, str(w.code), w.description or "")
+        for w in results["wage_types"]
     ]
     fetched.items["cost_centers"] = [
         (c.id, c.code or "", c.description or "") for c in results["cost_centers"] if c.id
@@ -474,17 +528,20 @@ def apply(run: SyncRun, recipient: ReportRecipient, fetched: Fetched) -> dict:
     )
     if claimed.rowcount != 1:
         raise RunLost(run.id)
+    upsert = _upsert_rest if fetched.api == NmbrsApi.REST else _upsert
     counts = {
-        key: _upsert(CATALOGS[key], recipient.id, items, now)
-        for key, items in fetched.items.items()
+        key: upsert(CATALOGS[key], recipient.id, items, now) for key, items in fetched.items.items()
     }
     employee_mapping.rematch(recipient)
     connection = recipient.nmbrs
     if fetched.company_name:
         connection.company_name = fetched.company_name
-    # A sync that got through proves the key works.
-    connection.key_status = KeyStatus.OK
-    connection.key_checked_at = now
+    if fetched.api == NmbrsApi.REST:
+        connection.consent_status = CONSENT_OK  # a sync that got through proves the consent
+    else:
+        # A sync that got through proves the key works.
+        connection.key_status = KeyStatus.OK
+        connection.key_checked_at = now
     recipient.last_synced_at = now
     run.status = SyncStatus.SUCCEEDED
     run.step = None
@@ -555,6 +612,106 @@ def _upsert(model: type, recipient_id: int, items: list[tuple[int, str, str]], n
     }
 
 
+# How many unmatched items a run lists per catalogue (the count is always complete).
+UNMATCHED_LISTED = 200
+
+
+def _upsert_rest(model: type, recipient_id: int, items: list[tuple[str, str, str]], now) -> dict:
+    """`_upsert` for a recipient on REST: rows are keyed by `rest_id` (a GUID).
+
+    Rows synced over SOAP have no `rest_id` yet: each is matched to the REST item with the same
+    code (wage code, cost-center/cost-unit/department code, employee number) and gets its
+    `rest_id`, so employee mappings, advanced settings and history stay on the same row. A code
+    that is ambiguous on either side is not guessed. SOAP rows left unmatched are archived (never
+    deleted) and listed under "unmatched"; REST items left unmatched are added as new rows.
+    """
+    existing = db.session.execute(
+        select(model.id, model.rest_id, model.code, model.description, model.archived).where(
+            model.recipient_id == recipient_id
+        )
+    ).all()
+    by_rest_id = {row.rest_id: row for row in existing if row.rest_id}
+    unmapped_by_code: dict[str, list] = {}
+    for row in existing:
+        if not row.rest_id:
+            unmapped_by_code.setdefault(row.code, []).append(row)
+    fetched_codes: dict[str, int] = {}
+    for _rest_id, code, _description in items:
+        fetched_codes[code[:50]] = fetched_codes.get(code[:50], 0) + 1
+    inserts, changes, archivals, unmatched = [], [], [], []
+    seen: set[str] = set()
+    used: set[int] = set()
+    mapped = 0
+    for rest_id, code, description in items:
+        rest_id = str(rest_id).lower()
+        if rest_id in seen:
+            continue
+        seen.add(rest_id)
+        code, description = code[:50], description[:300]
+        row = by_rest_id.get(rest_id)
+        newly_mapped = False
+        if row is None and fetched_codes.get(code) == 1:
+            candidates = [r for r in unmapped_by_code.get(code, ()) if r.id not in used]
+            live = [r for r in candidates if not r.archived]
+            pick = live or candidates
+            if len(pick) == 1:
+                row, newly_mapped = pick[0], True
+        if row is None:
+            inserts.append(
+                {
+                    "recipient_id": recipient_id,
+                    # Wage types are keyed by their code in both APIs.
+                    "nmbrs_id": int(code) if model is WageType and code.isdigit() else None,
+                    "rest_id": rest_id,
+                    "code": code,
+                    "description": description,
+                    "archived": False,
+                    "updated_at": now,
+                }
+            )
+            continue
+        used.add(row.id)
+        mapped += newly_mapped
+        if newly_mapped or row.code != code or row.description != description or row.archived:
+            changes.append(
+                {
+                    "id": row.id,
+                    "rest_id": rest_id,
+                    "code": code,
+                    "description": description,
+                    "archived": False,
+                    "archived_at": None,
+                    "updated_at": now,
+                }
+            )
+    for row in existing:
+        if row.id in used or row.archived:
+            continue
+        if row.rest_id and row.rest_id in seen:
+            continue
+        archivals.append({"id": row.id, "archived": True, "archived_at": now, "updated_at": now})
+        if not row.rest_id:
+            # Synced over SOAP and not found over REST: kept (archived) and listed.
+            unmatched.append(f"{row.code} {row.description}".strip())
+    if inserts:
+        db.session.execute(insert(model), inserts)
+    if changes:
+        db.session.execute(update(model), changes)
+    if archivals:
+        db.session.execute(update(model), archivals)
+    result = {
+        "added": len(inserts),
+        "changed": len(changes) - mapped,
+        "archived": len(archivals),
+        "total": len(seen),
+        "mapped": mapped,
+    }
+    if unmatched:
+        result["unmatched"] = sorted(unmatched)[:UNMATCHED_LISTED]
+        result["unmatched_count"] = len(unmatched)
+    return result
+
+
 def _wait_for_retry(run: SyncRun, message: str, delay: float) -> None:
     db.session.rollback()
     run = db.session.get(SyncRun, run.id)
@@ -569,7 +726,14 @@ def _wait_for_retry(run: SyncRun, message: str, delay: float) -> None:
     log.info("sync run %s: Nmbrs unreachable, retry in %s s", run.id, delay)
 
 
-def _fail(run: SyncRun, code: str, message: str, *, key_rejected: bool = False) -> None:
+def _fail(
+    run: SyncRun,
+    code: str,
+    message: str,
+    *,
+    key_rejected: bool = False,
+    consent_problem: bool = False,
+) -> None:
     """Finish a run as failed (no catalogue changed) and tell the admins when it matters."""
     db.session.rollback()
     run = db.session.get(SyncRun, run.id)
@@ -586,6 +750,15 @@ def _fail(run: SyncRun, code: str, message: str, *, key_rejected: bool = False) 
         # Until a new key is saved (the key dialog sets it back to ok); the clock skips it.
         run.recipient.nmbrs.key_status = KeyStatus.REJECTED
         run.recipient.nmbrs.key_checked_at = now
+    connection = run.recipient.nmbrs
+    # Normally marked already by the token store ("expired" or "revoked"); until the admin
+    # connects again (the callback sets it back to ok) the clock skips the recipient.
+    if (
+        consent_problem
+        and connection is not None
+        and connection.consent_status not in CONSENT_PROBLEMS
+    ):
+        connection.consent_status = CONSENT_EXPIRED
     db.session.commit()
     log.info("sync run %s failed: %s", run.id, code)
     notify_admins(run)
@@ -665,6 +838,8 @@ def reap_dead(recipient_id: int | None = None) -> int:
     reaped = 0
     now = utcnow()
     for run in db.session.scalars(stmt).all():
+        if _requeued_if_lost(run, now):
+            continue
         if is_dead(run, now):
             code = "interrupted" if run.status == SyncStatus.RUNNING else "not_started"
             log.warning("sync run %s (%s) is dead; marking it failed", run.id, run.status)
@@ -679,6 +854,24 @@ def reap_dead(recipient_id: int | None = None) -> int:
     return reaped
 
 
+def _requeued_if_lost(run: SyncRun, now: datetime) -> bool:
+    """A queued run whose job Redis lost (restarted without persistence, or down when the run
+    was created) is enqueued again rather than failed: the database is the source of truth."""
+    if run.status != SyncStatus.QUEUED:
+        return False
+    grace = timedelta(seconds=max(3 * current_app.config["SYNC_HEARTBEAT_SECONDS"], 5))
+    if now - aware(run.heartbeat_at or run.created_at) < grace:
+        return False
+    if _job_status(run.job_id) != "missing" or not run.job_id:
+        return False
+    try:
+        _enqueue(run)
+    except RedisError:
+        return True  # still no Redis: keep it queued for the next look
+    log.warning("sync run %s had lost its job; enqueued it again", run.id)
+    return True
+
+
 # --- what the admin reads and hears ------------------------------------------------------------
 
 
@@ -689,11 +882,14 @@ def error_text(run: SyncRun) -> str:
     return run.error_message or str(ERROR_TEXTS["error"])
 
 
+_NEEDS_ADMIN_CODES = ("key_rejected", "consent_expired")
+
+
 def next_automatic_try(run: SyncRun) -> datetime | None:
     """When Brygga tries again by itself: the pending retry, else the next nightly sync."""
     if run.next_retry_at is not None and run.status == SyncStatus.QUEUED:
         return aware(run.next_retry_at)
-    if run.status == SyncStatus.FAILED and run.error_code != "key_rejected":
+    if run.status == SyncStatus.FAILED and run.error_code not in _NEEDS_ADMIN_CODES:
         return nightly.next_nightly(aware(run.finished_at or utcnow()))
     return None
 
@@ -705,6 +901,10 @@ def _fingerprint(run: SyncRun) -> str | None:
         # A new key saved in the dialog is a new problem if Nmbrs rejects it too.
         changed = aware(connection.key_changed_at).isoformat() if connection.key_changed_at else ""
         return f"key_rejected:{changed}"
+    if run.error_code == "consent_expired" and connection is not None:
+        # A new consent is a new problem if it stops working too.
+        until = connection.consent_expires_at
+        return f"consent_expired:{aware(until).isoformat() if until else ''}"
     if run.trigger == SyncTrigger.NIGHTLY:
         return f"failed:{run.error_code}"
     return None
@@ -740,7 +940,21 @@ def notify_admins(run: SyncRun) -> bool:
 def _mail_text(run: SyncRun) -> tuple[str, str]:
     recipient = run.recipient
     link = current_app.config["PUBLIC_URL"].rstrip("/") + f"/settings/recipients/{recipient.id}"
-    if run.error_code == "key_rejected":
+    if run.error_code == "consent_expired":
+        subject = _(
+            "Brygga: anslutningen till Nmbrs har gått ut för %(name)s", name=recipient.display_name
+        )
+        what = _(
+            "Godkännandet som ger Brygga tillgång till Nmbrs för %(name)s har gått ut eller "
+            "återkallats, så Brygga kan inte hämta lönearter och anställda eller skicka godkända "
+            "utlägg till lön.",
+            name=recipient.display_name,
+        )
+        todo = _(
+            "Gör så här: öppna mottagaren i Brygga och klicka på Anslut igen med "
+            "Nmbrs-inloggning. Inställningar och kopplingar finns kvar."
+        )
+    elif run.error_code == "key_rejected":
         subject = _("Brygga: Nmbrs nekade API-nyckeln för %(name)s", name=recipient.display_name)
         what = _(
             "Nmbrs nekade Bryggas API-nyckel för %(name)s, så Brygga kan inte hämta lönearter "
@@ -800,6 +1014,8 @@ def schedule_inputs() -> list[nightly.RecipientState]:
             ReportRecipient.created_at,
             ReportRecipient.last_synced_at,
             NmbrsConnection.key_status,
+            NmbrsConnection.api,
+            NmbrsConnection.consent_status,
             last_attempt.c.at,
             ReportRecipient.id.in_(active).label("busy"),
         )
@@ -814,7 +1030,7 @@ def schedule_inputs() -> list[nightly.RecipientState]:
     return [
         nightly.RecipientState(
             id=r.id,
-            key_rejected=r.key_status == KeyStatus.REJECTED,
+            key_rejected=_blocked(r.api, r.key_status, r.consent_status),
             created_at=aware(r.created_at),
             last_synced_at=aware(r.last_synced_at) if r.last_synced_at else None,
             last_attempt_at=aware(r.at) if r.at else None,
@@ -822,6 +1038,77 @@ def schedule_inputs() -> list[nightly.RecipientState]:
         )
         for r in rows
     ]
+
+
+def _blocked(api, key_status, consent_status) -> bool:
+    if api == NmbrsApi.REST:
+        return consent_status in CONSENT_PROBLEMS
+    return key_status == KeyStatus.REJECTED
+
+
+def needs_admin(connection: NmbrsConnection) -> bool:
+    """Whether only an admin can make the connection work again (a rejected API key, or an
+    expired or revoked consent): the clock skips it until then."""
+    return _blocked(connection.api, connection.key_status, connection.consent_status)
+
+
+def record_consent_problem(recipient: ReportRecipient, message: str) -> SyncRun:
+    """A consent found dead outside a sync (the keep-alive): a failed run in the history, and
+    the admins' once-per-problem e-mail."""
+    run = SyncRun(
+        recipient_id=recipient.id,
+        trigger=SyncTrigger.NIGHTLY,
+        status=SyncStatus.FAILED,
+        error_code="consent_expired",
+        error_message=message,
+        finished_at=utcnow(),
+    )
+    db.session.add(run)
+    db.session.commit()
+    notify_admins(run)
+    return run
+
+
+KEEPALIVE_FUNCTION = "jobs.sync.keep_alive"
+
+
+def keepalive_inputs() -> list[tuple[int, datetime | None]]:
+    """(connection id, consent expiry) of every working REST connection of active recipients."""
+    from webapp.models import RecipientStatus
+
+    rows = db.session.execute(
+        select(NmbrsConnection.id, NmbrsConnection.consent_expires_at)
+        .join(ReportRecipient, NmbrsConnection.recipient_id == ReportRecipient.id)
+        .where(
+            ReportRecipient.status == RecipientStatus.ACTIVE,
+            NmbrsConnection.api == NmbrsApi.REST,
+            NmbrsConnection.consent_status == CONSENT_OK,
+        )
+    ).all()
+    return [(r.id, aware(r.consent_expires_at) if r.consent_expires_at else None) for r in rows]
+
+
+def schedule_keepalives(now: datetime) -> list[int]:
+    """Enqueue a token refresh for every REST connection whose refresh token is getting old
+    (nightly.keepalive_due): Nmbrs' refresh tokens die after ~30 idle days."""
+    queue = get_queue()
+    due = [cid for cid, until in keepalive_inputs() if nightly.keepalive_due(until, now)]
+    for connection_id in due:
+        try:
+            queue.enqueue(
+                KEEPALIVE_FUNCTION,
+                connection_id,
+                job_id=f"keepalive-{connection_id}-{now.strftime('%Y%m%d')}",
+                unique=True,
+                result_ttl=3600,
+                failure_ttl=7 * 24 * 3600,
+                retry=_retry(),
+            )
+        except DuplicateJobError:
+            continue
+    if due:
+        log.info("clock: %d Nmbrs token keep-alives scheduled", len(due))
+    return due
 
 
 def clock_tick(now: datetime | None = None) -> list[nightly.Planned]:
@@ -866,8 +1153,9 @@ def clock_tick(now: datetime | None = None) -> list[nightly.Planned]:
                 queue.enqueue(NIGHTLY_FUNCTION, item.recipient_id, **kwargs)
         except DuplicateJobError:
             continue  # already scheduled by an earlier tick
+    reap_dead()  # every tick: cheap, and queued runs whose job Redis lost start again soon
     if hourly_due:
-        reap_dead()
+        schedule_keepalives(now)
     redis.set(
         CLOCK_STATE_KEY,
         json.dumps(
@@ -900,6 +1188,7 @@ class RunView:
     duration: float | None
     rows: list[tuple[str, dict]]  # (catalogue title, counts) for a finished run
     totals: dict  # added/changed/archived summed over the catalogues
+    waiting: str | None = None  # why a queued run has not started (no worker, no queue)
 
 
 def describe(run: SyncRun) -> RunView:
@@ -922,6 +1211,32 @@ def describe(run: SyncRun) -> RunView:
         duration=run.duration_seconds,
         rows=rows,
         totals=totals,
+        waiting=waiting_problem(run),
+    )
+
+
+NO_WORKER_NOTICE_SECONDS = 5  # a worker normally picks a job up well within this
+
+
+def waiting_problem(run: SyncRun) -> str | None:
+    """For a run queued (not waiting for a retry) longer than a few seconds: that no worker is
+    running or that the queue does not answer, so the admin is not left watching a spinner."""
+    if run.status != SyncStatus.QUEUED or run.next_retry_at is not None:
+        return None
+    try:
+        if Worker.count(connection=redis_connection(), queue=get_queue()):
+            return None
+    except RedisError:
+        return _(
+            "Kön för bakgrundsjobb svarar inte just nu. Synken startar av sig själv när "
+            "kön är tillbaka; ingenting går förlorat."
+        )
+    notice = current_app.config.get("SYNC_NO_WORKER_NOTICE_SECONDS", NO_WORKER_NOTICE_SECONDS)
+    if utcnow() - aware(run.created_at) < timedelta(seconds=notice):
+        return None
+    return _(
+        "Ingen arbetsprocess är igång just nu, så synken har inte startat. Den startar av sig "
+        "själv så snart en arbetsprocess är igång."
     )
 
 

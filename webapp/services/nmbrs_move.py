@@ -1,0 +1,248 @@
+"""Moving an Nmbrs recipient from the SOAP API key to REST with an OAuth consent (issue 8).
+
+Nmbrs retires SOAP on 1 March 2027. The admin clicks *Anslut med Nmbrs-inloggning*, approves
+Brygga in Nmbrs, and lands back here:
+
+    consent_url = nmbrs_move.start(recipient, user, redirect_uri)  # state + PKCE parked server-side
+    ...                                                          # Nmbrs redirects back
+    nmbrs_move.finish(user, pending_ref, request.args)           # tokens stored, api = REST
+
+`finish` finds the connection's company over REST (by debtor and company number, read from the
+SOAP side while the key still works, else by name), stores the tokens encrypted, switches the
+connection to REST, audits it and starts a sync; that sync maps every synced item from its SOAP
+id to its REST GUID (`sync._upsert_rest`). Nothing changes when any step fails. The same flow
+reconnects a REST recipient whose consent expired or was revoked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from urllib.parse import urlencode
+
+from flask_babel import gettext as _
+from redis.exceptions import RedisError
+
+from webapp.extensions import db
+from webapp.models import NmbrsApi, NmbrsConnection, RecipientKind, ReportRecipient, User
+from webapp.nmbrs import MemoryTokenStore, NmbrsError, NmbrsPermissionError, PayrollApi
+from webapp.queue import redis_connection
+from webapp.services import audit
+from webapp.services.nightly import STOCKHOLM
+from webapp.services.nmbrs_access import (
+    CONSENT_OK,
+    CONSENT_PROBLEMS,
+    consent_expiry,
+    encode_tokens,
+    oauth_client,
+    rest_client_for,
+    soap_client_for,
+)
+
+log = logging.getLogger(__name__)
+
+# From this day every SOAP recipient shows the warning; SOAP stops working on the second.
+SOAP_WARNING_FROM = date(2026, 12, 1)
+SOAP_SHUTDOWN = date(2027, 3, 1)
+PENDING_TTL_SECONDS = 15 * 60  # the admin has this long on Nmbrs' consent page
+
+
+def today() -> date:
+    """Today in Stockholm (tests replace this to see the banner on a fixed day)."""
+    return datetime.now(STOCKHOLM).date()
+
+
+def soap_warning(recipient: ReportRecipient, on: date | None = None) -> bool:
+    """Whether the recipient gets "Nmbrs stänger API-nyckeln 1 mars 2027" today."""
+    connection = recipient.nmbrs
+    return (
+        recipient.kind == RecipientKind.NMBRS
+        and connection is not None
+        and connection.api != NmbrsApi.REST
+        and (on or today()) >= SOAP_WARNING_FROM
+    )
+
+
+def needs_reconnect(connection: NmbrsConnection | None) -> bool:
+    """A REST connection whose consent expired or was revoked: only a new consent helps."""
+    return (
+        connection is not None
+        and connection.api == NmbrsApi.REST
+        and connection.consent_status in CONSENT_PROBLEMS
+    )
+
+
+class MoveError(Exception):
+    """The move could not be completed; `user_message` is the Swedish text for the admin."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+@dataclass(frozen=True)
+class Pending:
+    organization_id: int
+    user_id: int
+    recipient_id: int
+    state: str
+    code_verifier: str
+    redirect_uri: str
+
+
+def _key(ref: str) -> str:
+    return f"pending-nmbrs-consent:{ref}"
+
+
+def start(recipient: ReportRecipient, user: User, redirect_uri: str) -> tuple[str, str]:
+    """Start a consent for `recipient`: returns (Nmbrs' consent URL, a reference for the
+    session). The state and the PKCE verifier stay in Redis, never in the browser."""
+    if recipient.kind != RecipientKind.NMBRS or recipient.nmbrs is None:
+        raise MoveError(_("Bara Nmbrs-mottagare kan anslutas med Nmbrs-inloggning."))
+    oauth = oauth_client(redirect_uri)
+    consent = oauth.start()
+    pending = Pending(
+        recipient.organization_id,
+        user.id,
+        recipient.id,
+        consent.state,
+        consent.code_verifier,
+        redirect_uri,
+    )
+    ref = secrets.token_urlsafe(24)
+    try:
+        redis_connection().set(_key(ref), json.dumps(pending.__dict__), ex=PENDING_TTL_SECONDS)
+    except RedisError:
+        raise MoveError(
+            _("Brygga kunde inte påbörja anslutningen just nu. Försök igen om en stund.")
+        ) from None
+    # Suggest the Nmbrs user of the API key: the one who can see the company.
+    hint = urlencode({"login_hint": recipient.nmbrs.username})
+    return f"{consent.url}&{hint}", ref
+
+
+def take_pending(ref: str | None, organization_id: int) -> Pending | None:
+    """The parked consent (single use), or None when it expired or is another organization's."""
+    if not ref:
+        return None
+    try:
+        pipe = redis_connection().pipeline()
+        pipe.get(_key(ref))
+        pipe.delete(_key(ref))
+        raw, _deleted = pipe.execute()
+    except RedisError:
+        return None
+    if raw is None:
+        return None
+    pending = Pending(**json.loads(raw))
+    return pending if pending.organization_id == organization_id else None
+
+
+def finish(actor: User, recipient: ReportRecipient, pending: Pending, args) -> None:
+    """The callback: check the state, exchange the code, find the company over REST, then
+    store everything and switch the connection to REST (added to the session; the caller
+    commits). Raises MoveError (nothing changed) with the admin's message."""
+    connection = recipient.nmbrs
+    oauth = oauth_client(pending.redirect_uri)
+    try:
+        tokens = oauth.finish(args, state=pending.state, code_verifier=pending.code_verifier)
+    except NmbrsError as exc:
+        log.info("nmbrs consent for recipient %s failed: %s", recipient.id, exc)
+        raise MoveError(exc.user_message) from None
+    store = MemoryTokenStore(oauth, tokens)
+    try:
+        with rest_client_for(connection, tokens=store) as nmbrs:
+            debtor_id, company_id, company_name = _find_company(connection, nmbrs)
+    except NmbrsError as exc:
+        log.info("nmbrs consent for recipient %s: company lookup failed: %s", recipient.id, exc)
+        raise MoveError(exc.user_message) from None
+    tokens = store.load()  # a refresh during the lookup rotated them
+    previous = connection.api
+    connection.api = NmbrsApi.REST
+    connection.oauth_tokens_encrypted = encode_tokens(tokens)
+    connection.consent_expires_at = consent_expiry(tokens)
+    connection.consent_status = CONSENT_OK
+    connection.rest_debtor_id = debtor_id
+    connection.rest_company_id = company_id
+    audit.record(
+        "recipient.nmbrs_rest_connected",
+        actor=actor,
+        organization_id=recipient.organization_id,
+        obj=recipient,
+        previous_api=str(previous.value if previous else "soap"),
+        company=company_name or connection.company_name,
+        rest_company_id=company_id,
+    )
+    db.session.flush()
+
+
+def _soap_numbers(connection: NmbrsConnection) -> tuple[str | None, str | None]:
+    """(debtor number, company number) of the connection's company, read over SOAP while the
+    API key still works; (None, None) when it does not (after March 2027, a reset key)."""
+    if connection.api == NmbrsApi.REST or not connection.token_encrypted:
+        return None, None
+    try:
+        with soap_client_for(connection) as soap:
+            company = next(
+                (c for c in soap.companies(connection.debtor_id) if c.id == connection.company_id),
+                None,
+            )
+            debtor = None
+            if connection.debtor_id is not None:
+                debtor = next((d for d in soap.debtors() if d.id == connection.debtor_id), None)
+    except NmbrsError as exc:
+        log.info("nmbrs consent: SOAP lookup of the company number failed: %s", exc)
+        return None, None
+    return (
+        str(debtor.number) if debtor is not None and debtor.number is not None else None,
+        str(company.number) if company is not None else None,
+    )
+
+
+def _find_company(connection: NmbrsConnection, nmbrs: PayrollApi) -> tuple[str, str, str | None]:
+    """(debtor GUID, company GUID, name) of the connection's company as the consenting Nmbrs
+    user sees it over REST. Matched by company number within the debtor with the same number;
+    by name only when SOAP can no longer say the numbers. Raises MoveError."""
+    name = connection.company_name or ""
+    visible: list[tuple[object, object]] = []
+    for debtor in nmbrs.debtors():
+        try:
+            visible += [(debtor, c) for c in nmbrs.companies(debtor.id)]
+        except NmbrsPermissionError:
+            continue  # 40306: this user has no access to that debtor's companies
+    if connection.rest_company_id:
+        # Reconnecting: the company is known; the new consent must reach it.
+        found = [(d, c) for d, c in visible if c.id == connection.rest_company_id]
+    else:
+        debtor_number, company_number = _soap_numbers(connection)
+        if company_number is not None:
+            found = [
+                (d, c)
+                for d, c in visible
+                if str(c.number) == company_number
+                and (debtor_number is None or str(d.number) == debtor_number)
+            ]
+        else:
+            found = [(d, c) for d, c in visible if (c.name or "").strip() == name.strip()]
+    if not found:
+        raise MoveError(
+            _(
+                "Nmbrs-användaren som godkände anslutningen ser inte företaget %(name)s. Anslut "
+                "igen och logga in i Nmbrs som en användare med tillgång till företaget. "
+                "Ingenting ändrades.",
+                name=name,
+            )
+        )
+    if len(found) > 1:
+        raise MoveError(
+            _(
+                "Företaget %(name)s gick inte att skilja från andra företag i Nmbrs. Kontakta "
+                "Bryggas support. Ingenting ändrades.",
+                name=name,
+            )
+        )
+    debtor, company = found[0]
+    return str(debtor.id), str(company.id), company.name
