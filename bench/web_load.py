@@ -11,14 +11,15 @@ and 60 other people. The load generator is a second process (asyncio, HTTP/1.1 k
 loopback only, bounded in connections and time).
 
 A. 32 admins, each with their own session, open the Settings page, the recipient view and the
-   progress fragment of a running sync in turn, one request every 250 ms each (128 requests/s,
-   far more than 32 people click; a browser polling progress does 1/s). The same 32 on
+   progress fragment of a running sync in turn, one request a second each (the progress
+   fragment's poll rate, far more often than people click). The same 32 on
    /healthz (a database and a Redis round trip) in the same server for the ratio.
    Goals: p95 ≤ 25 ms, ≤ 3× the bare route, 0 errors. Also shown: the same mix with no pause
    between requests (the server saturated), for throughput.
 B. 200 browsers, each polling the progress fragment once a second for 60 s (shortened from the
-   issue's 2 minutes to keep the bench under 5 minutes) while syncs of the large account run
-   back to back in the worker, Nmbrs answering in 50 ms per call. Goals: 0 errors, fragment p95
+   issue's 2 minutes to keep the bench under 5 minutes) while a first sync of the large company
+   (a new recipient: every item inserted) runs in the worker, Nmbrs answering in 50 ms per call;
+   the same sync without the polling before it, twice. Goals: 0 errors, fragment p95
    ≤ 20 ms, the sync no more than 10 % slower than without the polling.
 """
 
@@ -46,8 +47,8 @@ LARGE = {"employees": 2000, "companies": 1, "wage_types": 300, "cost_centers": 5
 LARGE["cost_units"] = 200
 ADMINS = 32
 POLLERS = 200
-PACE_S = 0.25
-A_SECONDS = 20
+PACE_S = 1.0
+A_SECONDS = 30
 B_SECONDS = int(os.environ.get("BENCH_POLL_SECONDS", "60"))
 NMBRS_LATENCY_MS = 50
 PASSWORD = "bench-lösenord-2026"
@@ -342,12 +343,14 @@ def run(tmp: Path, env: dict, procs: list, sandbox_port: int, web_port: int) -> 
         )
         db.session.add(recipient)
         db.session.commit()
-        rid = recipient.id
+        rid, org_id = recipient.id, org.id
 
-        def synced(timeout: float = 120) -> SyncRun:
+        def synced(timeout: float = 120, recipient_id: int | None = None) -> SyncRun:
             """Start a sync in the worker and wait for it to finish."""
             run_ = sync.request_sync(
-                db.session.get(ReportRecipient, rid), trigger=SyncTrigger.MANUAL, user=admins[0]
+                db.session.get(ReportRecipient, recipient_id or rid),
+                trigger=SyncTrigger.MANUAL,
+                user=admins[0],
             )
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
@@ -463,42 +466,55 @@ def run(tmp: Path, env: dict, procs: list, sandbox_port: int, web_port: int) -> 
         )
         db.session.commit()
 
-        def durations(runs) -> list[float]:
-            return [r.duration_seconds for r in runs]
+        def fresh_recipient() -> int:
+            """Another recipient of the large company: its first sync is a large one."""
+            source = db.session.get(ReportRecipient, rid).nmbrs
+            copy = ReportRecipient(
+                organization_id=org_id, kind=RecipientKind.NMBRS, display_name="Storföretaget"
+            )
+            copy.nmbrs = NmbrsConnection(
+                environment="se",
+                username=source.username,
+                token_encrypted=source.token_encrypted,
+                token_last4=source.token_last4,
+                domain=source.domain,
+                debtor_id=source.debtor_id,
+                company_id=source.company_id,
+                company_name=source.company_name,
+            )
+            db.session.add(copy)
+            db.session.commit()
+            return copy.id
 
-        quiet = durations([synced() for _ in range(3)])
+        quiet = [synced(recipient_id=fresh_recipient()).duration_seconds for _ in range(2)]
+        polled_rid = fresh_recipient()
         url_file = tmp / "progress-url"
-        url_file.write_text("")
-        found: list[SyncRun] = []
-        stop = threading.Event()
+        url_file.write_text(f"/settings/recipients/{rid}/sync/{fake_id}")
+        found: list[tuple] = []
 
-        def syncs_back_to_back() -> None:
+        def large_sync_while_polled() -> None:
+            time.sleep(B_SECONDS / 3)  # the browsers are polling by now
             with app.app_context():
-                while not stop.is_set():
-                    run_ = sync.request_sync(
-                        db.session.get(ReportRecipient, rid),
-                        trigger=SyncTrigger.MANUAL,
-                        user=db.session.get(User, admins[0].id),
-                    )
-                    url_file.write_text(f"/settings/recipients/{rid}/sync/{run_.id}")
-                    while True:
-                        db.session.expire_all()
-                        run_ = db.session.get(SyncRun, run_.id)
-                        if not run_.is_active:
-                            break
-                        time.sleep(0.05)
-                    if not stop.is_set():
-                        found.append((run_.status, run_.duration_seconds))
+                run_ = sync.request_sync(
+                    db.session.get(ReportRecipient, polled_rid),
+                    trigger=SyncTrigger.MANUAL,
+                    user=db.session.get(User, admins[0].id),
+                )
+                url_file.write_text(f"/settings/recipients/{polled_rid}/sync/{run_.id}")
+                while True:
+                    db.session.expire_all()
+                    run_ = db.session.get(SyncRun, run_.id)
+                    if not run_.is_active:
+                        break
+                    time.sleep(0.05)
+                found.append((run_.status, run_.duration_seconds))
 
-        syncer = threading.Thread(target=syncs_back_to_back, daemon=True)
+        syncer = threading.Thread(target=large_sync_while_polled, daemon=True)
         syncer.start()
-        while not url_file.read_text():
-            time.sleep(0.01)
         poll = spec([("progress", url_file.read_text())], B_SECONDS, 1.0, users=POLLERS) | {
             "url_file": str(url_file)
         }
         polled = run_load(poll)
-        stop.set()
         syncer.join(120)
         busy = [seconds for status, seconds in found if status == SyncStatus.SUCCEEDED]
     entry = polled["progress"]
@@ -506,8 +522,9 @@ def run(tmp: Path, env: dict, procs: list, sandbox_port: int, web_port: int) -> 
     slower = statistics.median(busy) / statistics.median(quiet) - 1
     print(
         f"\nB. {POLLERS} browsers polling a sync's progress once a second for {B_SECONDS} s "
-        f"(the issue says 2 minutes; shortened to keep the bench under 5 minutes), syncs of the "
-        f"large account back to back, Nmbrs latency {NMBRS_LATENCY_MS} ms per call"
+        f"(the issue says 2 minutes; shortened to keep the bench under 5 minutes); a first (large) "
+        f"sync of the large company starts after {B_SECONDS // 3} s; Nmbrs latency "
+        f"{NMBRS_LATENCY_MS} ms per call"
     )
     print(summary("progress fragment", entry) + f"   statuses {entry['statuses']}")
     print(f"   p95 {p95:.1f} ms   goal ≤ 20 ms: {verdict(p95 <= 20)}")

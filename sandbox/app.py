@@ -117,12 +117,15 @@ class SandboxApp:
         soap_action = request.headers.get("SOAPAction")
         operation = operation_from_action(service, soap_action) or ""
         failure = self.state.pick_failure(operation)
-        if failure is not None:
+        if failure is not None and not failure.after:
             return self.fail(failure, service, operation or "List_GetAll", environ)
         try:
-            return Response(handle(self.state, service, soap_action, body), content_type=_XML)
+            response = Response(handle(self.state, service, soap_action, body), content_type=_XML)
         except Fault as fault:
-            return Response(fault_body(fault), status=500, content_type=_XML)
+            response = Response(fault_body(fault), status=500, content_type=_XML)
+        if failure is not None:  # carried out; now the answer is lost on the way back
+            return self.fail(failure, service, operation or "List_GetAll", environ)
+        return response
 
     def _wait_latency(self) -> None:
         delay = self.state.latency_ms / 1000

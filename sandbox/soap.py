@@ -399,8 +399,8 @@ def component_get(state, account, req):
     return "".join(
         f"<WageComponent>{_e('Id', c.id)}{_e('Code', c.code)}{_e('Value', format(c.value, 'f'))}"
         "</WageComponent>"
-        for c in state.stored.values()
-        if c.employee_id == employee_id and c.year == year and c.period == period
+        for c in state.employee_components(employee_id)
+        if c.year == year and c.period == period
     )
 
 

@@ -47,6 +47,9 @@ class Failure:
     times: int | None = None  # fail only this many more calls
     operations: frozenset[str] | None = None  # e.g. {"List_GetByCompany"}; None = all
     code: int = 9999  # for mode "fault"
+    # Fail only after the call was carried out (a write is stored, then the answer is lost):
+    # what a client sees when Nmbrs times out or drops the connection after committing.
+    after: bool = False
 
 
 class SandboxState:
@@ -94,6 +97,9 @@ class SandboxState:
         with self.lock:
             self.data: Dataset = demo_dataset(self._large)
             self.stored: dict[int, ComponentRow] = {}
+            # Component ids per employee, so that a read-back does not scan every component
+            # (Nmbrs indexes them too). Deletions happen in ``stored``; readers skip ids gone.
+            self.stored_by_employee: dict[int, list[int]] = {}
             self.latency_ms = 0
             self.failure: Failure | None = None
             self.rng = random.Random(self._seed)
@@ -130,8 +136,11 @@ class SandboxState:
         operations: list[str] | None = None,
         code: int = 9999,
         stall_seconds: float | None = None,
+        after: bool = False,
     ) -> dict:
-        """Fail a share of SOAP calls (or the next ``times`` calls) with ``mode``."""
+        """Fail a share of SOAP calls (or the next ``times`` calls) with ``mode``; with
+        ``after=True`` the call is carried out first (a write is stored) and only the answer
+        fails."""
         if mode not in FAILURE_MODES:
             raise ValueError(f"unknown failure mode {mode!r}; one of {', '.join(FAILURE_MODES)}")
         with self.lock:
@@ -141,10 +150,11 @@ class SandboxState:
                 None if times is None else int(times),
                 frozenset(operations) if operations else None,
                 int(code),
+                bool(after),
             )
             if stall_seconds is not None:
                 self.stall_seconds = float(stall_seconds)
-            return {"mode": mode, "share": share, "times": times}
+            return {"mode": mode, "share": share, "times": times, "after": bool(after)}
 
     def clear_failure(self) -> dict:
         """Stop failing calls."""
@@ -202,7 +212,14 @@ class SandboxState:
         with self.lock:
             row = ComponentRow(id=self.data.ids(), **fields)
             self.stored[row.id] = row
+            self.stored_by_employee.setdefault(row.employee_id, []).append(row.id)
             return row.id
+
+    def employee_components(self, employee_id: int) -> list[ComponentRow]:
+        """The stored components of one employee, oldest first."""
+        with self.lock:
+            ids = self.stored_by_employee.get(int(employee_id), [])
+            return [self.stored[i] for i in ids if i in self.stored]
 
     def components(self, employee_id: int | None = None) -> list[dict]:
         """Stored components (for tests and demos), optionally for one employee."""

