@@ -158,6 +158,7 @@ class WageComponent:
     id: Id
     code: int
     value: Decimal
+    comment: str | None = None  # REST only: SOAP's WageComponentVar_Get has no comment
 
 
 @dataclass(frozen=True)

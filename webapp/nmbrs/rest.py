@@ -380,7 +380,12 @@ class NmbrsRestClient:
                 if not isinstance(comp_id, str) or not _is_int(c.get("code")):
                     raise NmbrsProtocolError("variable wage component without id or code")
                 result.append(
-                    WageComponent(comp_id.lower(), int(c["code"]), _decimal(c.get("value")))
+                    WageComponent(
+                        comp_id.lower(),
+                        int(c["code"]),
+                        _decimal(c.get("value")),
+                        _str(c.get("comment")),
+                    )
                 )
         return result
 

@@ -46,9 +46,11 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import (
+    CostCenter,
     ExpenseLine,
     ExpenseReport,
     LineStatus,
+    NmbrsApi,
     PayrollEmployee,
     RecipientKind,
     ReportRecipient,
@@ -748,6 +750,7 @@ class _Run:
     attempt: int = 0
     done: int = 0
     refused: dict[str, NmbrsError] = field(default_factory=dict)
+    company_id: object = None  # REST reads components per company: its GUID
 
 
 def execute(transfer_id: int, *, client: PayrollApi | None = None) -> Transfer | None:
@@ -787,6 +790,9 @@ def execute(transfer_id: int, *, client: PayrollApi | None = None) -> Transfer |
                 pool,
                 transfer.attempts,
             )
+            if connection.api == NmbrsApi.REST:
+                run.company_id = remote_company_id(connection)
+                _carry_over(transfer, connection, client)
             _send_all(run)
         _finish(transfer)
     except TransferStop as stop:
@@ -899,9 +905,13 @@ def _read(run: _Run, employee_refs: Iterable[str]) -> dict[str, list[WageCompone
     nothing could have been written for it either. Any other failure is raised."""
     refs = list(dict.fromkeys(employee_refs))
 
+    extra = {"company_id": run.company_id} if run.company_id is not None else {}
+
     def read(ref: str):
         try:
-            return run.client.wage_components(_remote(ref), year=run.year, period=run.period)
+            return run.client.wage_components(
+                _remote(ref), year=run.year, period=run.period, **extra
+            )
         except NmbrsError as exc:
             if exc.code in LINE_ERROR_CODES:
                 return exc
@@ -970,6 +980,8 @@ def _match(
             cid = str(component.id)
             if cid in taken or cid in claimed or (line.baseline is not None and cid in baseline):
                 continue
+            if component.comment is not None and component.comment != line.comment:
+                continue  # REST reads the comment back: another part's, or not Brygga's
             if component.code == int(line.wage_code) and component.value == line.amount:
                 found = cid
                 break
@@ -1441,6 +1453,105 @@ def reap_dead(recipient_id: int | None = None) -> int:
     return reaped
 
 
+# --- across the move from SOAP to REST ---------------------------------------------------------
+
+
+def _carry_over(transfer: Transfer, connection, client: PayrollApi) -> None:
+    """Give the transfer's live lines recorded over SOAP (int ids) the REST ids of the same
+    items, on a connection that has moved to REST. Employees and cost centers: by the mapping
+    sync's `rest_id`. A sent line's component: by reading the employee's components back over
+    REST (SOAP and REST ids of a component are unrelated): the one with the line's comment, or,
+    if Nmbrs gives no comments, with its code and value, owned by no other line; none when it
+    is gone. Lines still "sending" lose their SOAP baseline and are settled by comment, code
+    and value. Commits."""
+    rows = db.session.execute(
+        select(
+            _LINE.c.id,
+            _LINE.c.employee_ref,
+            _LINE.c.cost_center_ref,
+            _LINE.c.status,
+            _LINE.c.wage_code,
+            _LINE.c.amount_ore,
+            _LINE.c.comment,
+        )
+        .where(
+            _LINE.c.transfer_id == transfer.id,
+            _LINE.c.status.in_([s.value for s in LIVE_LINE_STATUSES]),
+            _LINE.c.employee_ref.is_not(None),
+        )
+        .order_by(_LINE.c.id)
+    ).all()
+    rows = [r for r in rows if r.employee_ref.isdigit()]
+    if not rows:
+        return
+    recipient_id = transfer.recipient_id
+
+    def rest_ids(model, soap_ids) -> dict[str, str]:
+        ids = sorted({int(i) for i in soap_ids if i and i.isdigit()})
+        if not ids:
+            return {}
+        found = db.session.execute(
+            select(model.nmbrs_id, model.rest_id).where(
+                model.recipient_id == recipient_id,
+                model.nmbrs_id.in_(ids),
+                model.rest_id.is_not(None),
+            )
+        )
+        return {str(nmbrs_id): rest for nmbrs_id, rest in found}
+
+    employees = rest_ids(PayrollEmployee, [r.employee_ref for r in rows])
+    cost_centers = rest_ids(CostCenter, [r.cost_center_ref for r in rows])
+    if any(r.employee_ref not in employees for r in rows):
+        raise NmbrsError(
+            f"transfer {transfer.id}: an employee has no REST id",
+            user_message=str(SKIP_REASONS["no_employee"]),
+        )
+    components: dict[str, list[WageComponent]] = {}
+    for ref in {employees[r.employee_ref] for r in rows if r.status == LineStatus.SENT.value}:
+        components[ref] = client.wage_components(
+            ref,
+            year=transfer.period_year,
+            period=transfer.period_number,
+            company_id=remote_company_id(connection),
+        )
+    owned = set(
+        db.session.scalars(
+            select(_LINE.c.component_id).where(
+                _LINE.c.employee_ref.in_(list(components) or [""]),
+                _LINE.c.status == LineStatus.SENT.value,
+                _LINE.c.component_id.is_not(None),
+            )
+        )
+    )
+    updates = []
+    for r in rows:
+        ref = employees[r.employee_ref]
+        values = {
+            "_id": r.id,
+            "employee_ref": ref,
+            "cost_center_ref": cost_centers.get(r.cost_center_ref) if r.cost_center_ref else None,
+            "component_id": None,
+            "baseline": None,
+        }
+        if r.status == LineStatus.SENT.value:
+            amount = (Decimal(r.amount_ore) / 100).quantize(Decimal("0.01"))
+            candidates = [
+                c
+                for c in components[ref]
+                if str(c.id) not in owned and c.code == int(r.wage_code) and c.value == amount
+            ]
+            found = next((c for c in candidates if c.comment == r.comment), None)
+            if found is None and candidates and all(c.comment is None for c in candidates):
+                found = candidates[0]
+            if found is not None:
+                owned.add(str(found.id))
+                values["component_id"] = str(found.id)
+        updates.append(values)
+    _update(updates)
+    db.session.commit()
+    log.info("transfer %s: %d lines carried over from SOAP to REST", transfer.id, len(updates))
+
+
 # --- undo --------------------------------------------------------------------------------------
 
 
@@ -1512,6 +1623,8 @@ def execute_undo(transfer_id: int, *, client: PayrollApi | None = None) -> Trans
     client = client or client_for(connection, rate_limited=True, pool_size=POOL_SIZE)
     deleted: list[dict] = []
     try:
+        if connection.api == NmbrsApi.REST:
+            _carry_over(transfer, connection, client)
         sent = db.session.execute(
             select(_LINE.c.id, _LINE.c.employee_ref, _LINE.c.component_id).where(
                 _LINE.c.transfer_id == transfer.id, _LINE.c.status == LineStatus.SENT.value
@@ -1519,7 +1632,8 @@ def execute_undo(transfer_id: int, *, client: PayrollApi | None = None) -> Trans
         ).all()
         for line_id, employee_ref, component_id in sent:
             # Deleting twice is harmless (False: already gone), so a retry may repeat it.
-            client.delete_wage_component(_remote(employee_ref), _remote(component_id))
+            if component_id is not None:  # None: carried over from SOAP, no longer in Nmbrs
+                client.delete_wage_component(_remote(employee_ref), _remote(component_id))
             deleted.append({"_id": line_id})
             if len(deleted) == 50:
                 _update(deleted, status=LineStatus.DELETED.value, live=None)
