@@ -12,7 +12,6 @@ un-archive what came back, re-match employees. A failure anywhere changes no cat
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -28,7 +27,6 @@ from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus, get_current_job
 from rq.worker import Worker
 from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
@@ -62,7 +60,7 @@ from webapp.nmbrs import (
     PayrollApi,
 )
 from webapp.queue import get_queue, redis_connection
-from webapp.services import employee_mapping, mail, nightly
+from webapp.services import background, employee_mapping, mail, nightly
 from webapp.services.nmbrs_access import (
     CONSENT_EXPIRED,
     CONSENT_OK,
@@ -339,7 +337,9 @@ def execute(run_id: int) -> SyncRun | None:
     log.info("sync run %s of recipient %s started (%s)", run.id, recipient.id, run.trigger)
 
     cfg = current_app.config
-    heartbeat = _Heartbeat(db.engine, run.id, cfg["SYNC_HEARTBEAT_SECONDS"])
+    heartbeat = background.Heartbeat(
+        db.engine, SyncRun.__table__, run.id, ["running"], cfg["SYNC_HEARTBEAT_SECONDS"]
+    )
     heartbeat.start()
     try:
         fetched = fetch(connection, _ProgressWriter(run))
@@ -767,48 +767,6 @@ def _fail(
 # --- dead workers ------------------------------------------------------------------------------
 
 
-class _Heartbeat(threading.Thread):
-    """Stamps the run while the worker lives, on a connection of its own."""
-
-    def __init__(self, engine: Engine, run_id: int, interval: float) -> None:
-        super().__init__(daemon=True, name=f"sync-heartbeat-{run_id}")
-        self.engine = engine
-        self.run_id = run_id
-        self.interval = interval
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        table = SyncRun.__table__
-        while not self.stopped.wait(self.interval):
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        table.update()
-                        .where(table.c.id == self.run_id, table.c.status == "running")
-                        .values(heartbeat_at=utcnow())
-                    )
-            except Exception:  # a busy database delays a beat; the next one will do
-                log.debug("heartbeat of sync run %s skipped", self.run_id, exc_info=True)
-
-    def stop(self) -> None:
-        self.stopped.set()
-
-
-_GONE = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED}
-
-
-def _job_status(job_id: str | None) -> str | None:
-    """The RQ job's status, "missing" when Redis no longer has it, None when unknown."""
-    if not job_id:
-        return "missing"
-    try:
-        return Job.fetch(job_id, connection=redis_connection()).get_status()
-    except NoSuchJobError:
-        return "missing"
-    except RedisError:
-        return None
-
-
 def is_dead(run: SyncRun, now: datetime | None = None) -> bool:
     """Whether a queued or running run will never finish: its worker was killed (SIGKILL,
     out of memory, a PaaS restart) or its job vanished."""
@@ -822,8 +780,8 @@ def is_dead(run: SyncRun, now: datetime | None = None) -> bool:
     # Give the job a few beats to appear or to write its first heartbeat.
     if age < timedelta(seconds=max(3 * cfg["SYNC_HEARTBEAT_SECONDS"], 5)):
         return False
-    status = _job_status(run.job_id)
-    return status == "missing" or status in _GONE
+    status = background.job_status(run.job_id)
+    return status == "missing" or status in background.JOB_GONE
 
 
 def reap_dead(recipient_id: int | None = None) -> int:
@@ -862,7 +820,7 @@ def _requeued_if_lost(run: SyncRun, now: datetime) -> bool:
     grace = timedelta(seconds=max(3 * current_app.config["SYNC_HEARTBEAT_SECONDS"], 5))
     if now - aware(run.heartbeat_at or run.created_at) < grace:
         return False
-    if _job_status(run.job_id) != "missing" or not run.job_id:
+    if background.job_status(run.job_id) != "missing" or not run.job_id:
         return False
     try:
         _enqueue(run)

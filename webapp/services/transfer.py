@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,10 +37,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from redis.exceptions import RedisError
 from rq import Retry
-from rq.exceptions import DuplicateJobError, NoSuchJobError
-from rq.job import Job, JobStatus, get_current_job
+from rq.exceptions import DuplicateJobError
+from rq.job import Job, get_current_job
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
@@ -75,7 +73,7 @@ from webapp.nmbrs import (
 )
 from webapp.payitems import INFO, PayItem
 from webapp.queue import get_queue, redis_connection
-from webapp.services import advanced_settings, audit, paxml
+from webapp.services import advanced_settings, audit, background, paxml
 from webapp.services.expense_reports import transfer_parts
 from webapp.services.nmbrs_access import client_for, remote_company_id, remote_id
 from webapp.services.pay_parts import PayPart, to_ore
@@ -773,7 +771,9 @@ def execute(transfer_id: int, *, client: PayrollApi | None = None) -> Transfer |
     transfer.error_code = transfer.error_message = None
     db.session.commit()
     log.info("transfer %s started (attempt %s)", transfer.id, transfer.attempts)
-    heartbeat = _Heartbeat(db.engine, transfer.id, _heartbeat_seconds())
+    heartbeat = background.Heartbeat(
+        db.engine, Transfer.__table__, transfer.id, ["running", "undoing"], _heartbeat_seconds()
+    )
     heartbeat.start()
     own_client = client is None
     try:
@@ -1357,50 +1357,6 @@ def _heartbeat_seconds() -> float:
     return float(current_app.config.get("SYNC_HEARTBEAT_SECONDS", 2.0))
 
 
-class _Heartbeat(threading.Thread):
-    """Stamps the transfer while the worker lives, on a connection of its own."""
-
-    def __init__(self, engine: Engine, transfer_id: int, interval: float) -> None:
-        super().__init__(daemon=True, name=f"transfer-heartbeat-{transfer_id}")
-        self.engine = engine
-        self.transfer_id = transfer_id
-        self.interval = interval
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        table = Transfer.__table__
-        while not self.stopped.wait(self.interval):
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        table.update()
-                        .where(
-                            table.c.id == self.transfer_id,
-                            table.c.status.in_(["running", "undoing"]),
-                        )
-                        .values(heartbeat_at=utcnow())
-                    )
-            except Exception:  # a busy database delays a beat; the next one will do
-                log.debug("heartbeat of transfer %s skipped", self.transfer_id, exc_info=True)
-
-    def stop(self) -> None:
-        self.stopped.set()
-
-
-_GONE = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED}
-
-
-def _job_status(job_id: str | None) -> str | None:
-    if not job_id:
-        return "missing"
-    try:
-        return Job.fetch(job_id, connection=redis_connection()).get_status()
-    except NoSuchJobError:
-        return "missing"
-    except RedisError:
-        return None
-
-
 def is_dead(transfer: Transfer, now: datetime | None = None) -> bool:
     """Whether a queued, running or undoing transfer will never finish by itself."""
     if not transfer.is_active:
@@ -1414,8 +1370,8 @@ def is_dead(transfer: Transfer, now: datetime | None = None) -> bool:
         return True
     if age < timedelta(seconds=max(3 * _heartbeat_seconds(), 5)):
         return False
-    status = _job_status(transfer.job_id)
-    return status == "missing" or status in _GONE
+    status = background.job_status(transfer.job_id)
+    return status == "missing" or status in background.JOB_GONE
 
 
 def reap_dead(recipient_id: int | None = None) -> int:
@@ -1429,7 +1385,10 @@ def reap_dead(recipient_id: int | None = None) -> int:
     for transfer in db.session.scalars(stmt).all():
         if not is_dead(transfer, now):
             continue
-        if transfer.status == TransferStatus.QUEUED and _job_status(transfer.job_id) == "missing":
+        if (
+            transfer.status == TransferStatus.QUEUED
+            and background.job_status(transfer.job_id) == "missing"
+        ):
             with contextlib.suppress(RedisError):
                 _enqueue(transfer)
                 transfer.heartbeat_at = now
@@ -1617,7 +1576,9 @@ def execute_undo(transfer_id: int, *, client: PayrollApi | None = None) -> Trans
     if transfer is None or transfer.status != TransferStatus.UNDOING:
         return None
     connection = transfer.recipient.nmbrs
-    heartbeat = _Heartbeat(db.engine, transfer.id, _heartbeat_seconds())
+    heartbeat = background.Heartbeat(
+        db.engine, Transfer.__table__, transfer.id, ["running", "undoing"], _heartbeat_seconds()
+    )
     heartbeat.start()
     own_client = client is None
     client = client or client_for(connection, rate_limited=True, pool_size=POOL_SIZE)
