@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sandbox.app import create_sandbox  # noqa: E402
 from sandbox.data import LARGE_DOMAIN, LARGE_TOKEN, LARGE_USERNAME  # noqa: E402
 from webapp.nmbrs import Credentials, NmbrsClient, RetryPolicy, Timeouts  # noqa: E402
-from webapp.nmbrs.envelope import (  # noqa: E402
+from webapp.nmbrs.soap.envelope import (  # noqa: E402
     CONTENT_TYPE,
     build_envelope,
     service_url,

@@ -257,7 +257,7 @@ def test_sandbox_refuses_a_missing_or_unknown_soap_action(sandbox):
 
 
 def test_sandbox_refuses_a_body_in_the_wrong_namespace(sandbox, nmbrs):
-    from webapp.nmbrs.envelope import build_envelope
+    from webapp.nmbrs.soap.envelope import build_envelope
 
     body = build_envelope("CompanyService", "List_GetAll", nmbrs.credentials).replace(
         b"soap/v3/CompanyService", b"soap/v2.1/CompanyService"

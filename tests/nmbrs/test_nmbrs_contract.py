@@ -19,8 +19,8 @@ from webapp.nmbrs import (
     NmbrsProtocolError,
     RetryPolicy,
     SoapTransport,
-    parsing,
 )
+from webapp.nmbrs.soap import parsing
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 

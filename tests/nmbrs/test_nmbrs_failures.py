@@ -19,8 +19,8 @@ from webapp.nmbrs import (
     NmbrsUnavailable,
     RetryPolicy,
     Timeouts,
-    parsing,
 )
+from webapp.nmbrs.soap import parsing
 
 ONCE = RetryPolicy(attempts=1)
 

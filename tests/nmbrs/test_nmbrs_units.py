@@ -17,10 +17,10 @@ from webapp.nmbrs import (
     NmbrsUnavailable,
     NmbrsValidationError,
     PayrollPeriod,
-    parsing,
 )
-from webapp.nmbrs.envelope import build_envelope, format_value
-from webapp.nmbrs.errors import error_from_fault
+from webapp.nmbrs.soap import parsing
+from webapp.nmbrs.soap.envelope import build_envelope, format_value
+from webapp.nmbrs.soap.faults import error_from_fault
 
 
 @pytest.mark.parametrize(

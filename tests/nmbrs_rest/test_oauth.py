@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from decimal import Decimal
 from html.parser import HTMLParser
 
@@ -196,17 +197,59 @@ def test_reusing_a_refresh_token_kills_the_connection(oauth, sandbox):
         oauth.refresh(second.refresh_token)
 
 
-def test_client_refreshes_shortly_before_the_access_token_expires(make_client, oauth, sandbox):
-    sandbox.state.oauth.set_token_lifetimes(access=90)  # inside the two-minute margin
+def _clocked(sandbox, now: list[float]) -> NmbrsOAuth:
+    """Brygga's OAuth client on a clock the test moves (the server keeps its own)."""
+    return NmbrsOAuth(
+        "brygga-sandbox",
+        DEMO_CLIENT_SECRET,
+        redirect_uri=REDIRECT_URI,
+        identity_url=sandbox.url,
+        clock=lambda: now[0],
+    )
+
+
+def test_client_refreshes_shortly_before_the_access_token_expires(make_client, sandbox):
+    now = [time.time()]
+    oauth = _clocked(sandbox, now)
+    store = MemoryTokenStore(oauth, consent(oauth))  # an hour's token
+    client = make_client(store, clock=lambda: now[0])
+    client.debtors()
+    assert store.refreshes == 0
+    now[0] += 3600 - 100  # within the last two minutes
+    client.debtors()
+    client.debtors()
+    assert store.refreshes == 1  # once, and the new token lasts another hour
+
+
+def test_a_short_lived_token_is_not_refreshed_before_every_call(make_client, sandbox):
+    sandbox.state.oauth.set_token_lifetimes(access=120)
+    now = [time.time()]
+    oauth = _clocked(sandbox, now)
     store = MemoryTokenStore(oauth, consent(oauth))
-    client = make_client(store)
+    client = make_client(store, clock=lambda: now[0])
+    for _ in range(5):
+        client.debtors()
+    now[0] += 80  # 40 s left of 120: outside its margin (a quarter of its life)
     client.debtors()
+    assert store.refreshes == 0
+    assert sandbox.state.oauth.stats()["token_calls"].get("refresh_token", 0) == 0
+    now[0] += 15  # 25 s left: inside it
     client.debtors()
-    assert store.refreshes == 2  # every new token again expires within the margin
-    sandbox.state.oauth.set_token_lifetimes(access=3600)
+    assert store.refreshes == 1
     client.debtors()
+    assert store.refreshes == 1
+
+
+def test_a_short_lived_token_that_expired_is_refreshed_on_the_401(make_client, oauth, sandbox):
+    sandbox.state.oauth.set_token_lifetimes(access=2)
+    store = MemoryTokenStore(oauth, consent(oauth))
+    client = make_client(store, clock=lambda: store.current().obtained_at)  # our clock stands
     client.debtors()
-    assert store.refreshes == 3
+    sandbox.state.oauth.advance_clock(5)  # Nmbrs' clock moves on: the token is dead there
+    sandbox.state.rest.calls(clear=True)
+    assert client.debtors()
+    assert store.refreshes == 1
+    assert [c["status"] for c in sandbox.state.rest.calls()] == [401, 200]
 
 
 def test_client_refreshes_once_when_nmbrs_says_the_token_expired(make_client, oauth, sandbox):
@@ -244,10 +287,11 @@ def test_two_workers_refreshing_at_once_make_one_refresh_and_both_keep_working(
     oauth = _SlowOAuth(
         "brygga-sandbox", DEMO_CLIENT_SECRET, redirect_uri=REDIRECT_URI, identity_url=sandbox.url
     )
-    sandbox.state.oauth.set_token_lifetimes(access=60)  # both see a token about to expire
+    sandbox.state.oauth.set_token_lifetimes(access=60)
     store = MemoryTokenStore(oauth, consent(oauth))  # one stored pair, one lock: the app's row
     sandbox.state.oauth.set_token_lifetimes(access=3600)
-    workers = [make_client(store), make_client(store)]
+    # 55 s on: both workers see the 60 s token in its last seconds.
+    workers = [make_client(store, clock=lambda: time.time() + 55) for _ in range(2)]
     start = threading.Barrier(2)
     results: list[object] = [None, None]
 

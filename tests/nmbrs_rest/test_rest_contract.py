@@ -115,8 +115,8 @@ def test_wage_models_schema_and_example_disagree_and_the_client_reads_both(spec)
         def __init__(self, data):
             self.data = data
 
-        def pages(self, path, params=None):
-            yield self.data
+        def read_list(self, path, params=None, *, key=None, rows=lambda data: data):
+            return rows(self.data)
 
         def close(self):
             pass

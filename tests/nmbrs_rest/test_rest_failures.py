@@ -21,7 +21,7 @@ from webapp.nmbrs import (
     RetryPolicy,
     Timeouts,
 )
-from webapp.nmbrs.errors import error_from_rest
+from webapp.nmbrs.rest.errors import error_from_rest
 
 
 @pytest.fixture

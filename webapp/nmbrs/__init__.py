@@ -1,6 +1,10 @@
-"""Nmbrs clients: SOAP API v3 (``NmbrsClient``, user token) and REST (``NmbrsRestClient``,
-OAuth), typed operations behind one protocol (``PayrollApi``), typed errors, no Flask and no
-database.
+"""Nmbrs clients behind one protocol (``PayrollApi``): SOAP API v3 with a user's API key
+(``NmbrsClient``, in ``soap/``) and REST with OAuth (``NmbrsRestClient``, in ``rest/``), over
+one HTTP layer (``http.py``), with typed results (``models.py``) and typed errors
+(``errors.py``). No Flask and no database.
+
+App code imports Nmbrs names from here only. Nmbrs retires SOAP on 1 March 2027: deleting
+``soap/`` and its names below removes it; nothing else in this package imports it.
 
 Typical use::
 
@@ -14,12 +18,12 @@ Typical use::
 """
 
 from .api import PayrollApi
-from .client import NmbrsClient, resolve_base_url
 from .errors import (
     NmbrsAuthError,
     NmbrsConsentError,
     NmbrsConsentExpired,
     NmbrsError,
+    NmbrsIncompleteList,
     NmbrsPermissionError,
     NmbrsProtocolError,
     NmbrsQuotaExceeded,
@@ -27,12 +31,11 @@ from .errors import (
     NmbrsUnavailable,
     NmbrsValidationError,
 )
+from .http import RetryPolicy, Timeouts
 from .models import (
-    ENVIRONMENTS,
     Company,
     CostCenter,
     CostUnit,
-    Credentials,
     Debtor,
     Department,
     Employee,
@@ -44,18 +47,28 @@ from .models import (
     WageComponent,
     WageType,
 )
-from .oauth import (
+from .rest import (
+    IDENTITY_URL,
+    REST_BASE_URL,
     SCOPES,
     Consent,
     MemoryTokenStore,
     NmbrsOAuth,
+    NmbrsRestClient,
+    RestTransport,
     SerialisedTokenStore,
     Tokens,
     TokenSource,
     TokenStore,
 )
-from .rest import NmbrsRestClient
-from .transport import RetryPolicy, SoapTransport, Timeouts, Transport
+from .soap import (  # SOAP: until 1 March 2027
+    ENVIRONMENTS,
+    Credentials,
+    NmbrsClient,
+    SoapTransport,
+    Transport,
+    resolve_base_url,
+)
 
 __all__ = [
     "Company",
@@ -69,6 +82,7 @@ __all__ = [
     "Employee",
     "EmployeeType",
     "Environment",
+    "IDENTITY_URL",
     "Id",
     "MemoryTokenStore",
     "NewWageComponent",
@@ -77,6 +91,7 @@ __all__ = [
     "NmbrsConsentError",
     "NmbrsConsentExpired",
     "NmbrsError",
+    "NmbrsIncompleteList",
     "NmbrsOAuth",
     "NmbrsPermissionError",
     "NmbrsProtocolError",
@@ -87,6 +102,8 @@ __all__ = [
     "NmbrsValidationError",
     "PayrollApi",
     "PayrollPeriod",
+    "REST_BASE_URL",
+    "RestTransport",
     "RetryPolicy",
     "SCOPES",
     "SerialisedTokenStore",

@@ -1,15 +1,13 @@
-"""Typed Nmbrs errors, and the one place that maps an Nmbrs fault to one of them.
+"""Typed Nmbrs errors, the same for both APIs.
 
 Every error carries the Nmbrs code (when Nmbrs gave one), a technical ``message`` for logs and a
-``user_message`` in Swedish written for a payroll admin. Neither ever contains the API token.
+``user_message`` in Swedish written for a payroll admin. Neither ever contains a secret.
+
+Which reply becomes which error is decided per API, in one place each: ``soap/faults.py``
+(four-digit SOAP codes) and ``rest/errors.py`` (HTTP status and the five-digit REST codes).
 """
 
 from __future__ import annotations
-
-import re
-
-# Nmbrs puts its own code in the fault string, e.g. "... ---> 1001: Invalid Authentication".
-_CODE_PATTERN = re.compile(r"(\d{4}):")
 
 _GENERIC_MESSAGE = (
     "Nmbrs svarade med ett fel som Brygga inte känner igen. Försök igen om en stund; "
@@ -20,9 +18,10 @@ _GENERIC_MESSAGE = (
 class NmbrsError(Exception):
     """Base class of every error the Nmbrs client raises.
 
-    ``code`` is the four-digit Nmbrs error code, or ``None`` when the failure did not come with
-    one (network trouble, a reply that is not SOAP). ``message`` is technical and safe to log;
-    ``user_message`` is the Swedish text to show a payroll admin.
+    ``code`` is the Nmbrs error code (four digits over SOAP, five over REST), or ``None`` when
+    the failure did not come with one (network trouble, a reply that is not SOAP or JSON).
+    ``message`` is technical and safe to log; ``user_message`` is the Swedish text to show a
+    payroll admin.
     """
 
     default_user_message = _GENERIC_MESSAGE
@@ -31,7 +30,7 @@ class NmbrsError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.user_message = user_message or _USER_MESSAGES.get(code) or self.default_user_message
+        self.user_message = user_message or self.default_user_message
 
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}" if self.code is not None else self.message
@@ -41,7 +40,8 @@ class NmbrsError(Exception):
 
 
 class NmbrsAuthError(NmbrsError):
-    """Nmbrs rejected the e-mail, token or domain (1001), e.g. after the token was reset."""
+    """Nmbrs rejected the credentials: the SOAP e-mail, token or domain (1001, e.g. after the
+    token was reset), or the REST bearer token or subscription key (HTTP 401)."""
 
     default_user_message = (
         "Nmbrs godkände inte API-nyckeln eller e-postadressen. Ange en ny API-nyckel "
@@ -51,7 +51,7 @@ class NmbrsAuthError(NmbrsError):
 
 class NmbrsPermissionError(NmbrsError):
     """The Nmbrs user lacks a right: API template (1002), debtor/company (1003, 2004),
-    subscription (1004) or employee (2003)."""
+    subscription (1004) or employee (2003) over SOAP; HTTP 403 over REST."""
 
     default_user_message = (
         "Nmbrs-användaren saknar behörighet för det här. Be Nmbrs-administratören ge "
@@ -60,7 +60,8 @@ class NmbrsPermissionError(NmbrsError):
 
 
 class NmbrsValidationError(NmbrsError):
-    """Nmbrs refused the data that was sent (2xxx): wage code, period, cost center, …"""
+    """Nmbrs refused the data that was sent (SOAP 2xxx, REST 400/404): wage code, period,
+    cost center, …"""
 
     default_user_message = (
         "Nmbrs godtog inte uppgifterna. Kontrollera löneart, period och kostnadsställe och "
@@ -78,7 +79,7 @@ class NmbrsUnavailable(NmbrsError):
 
 
 class NmbrsProtocolError(NmbrsError):
-    """The reply was not the SOAP Brygga expects (not XML, wrong shape, DTD or entities)."""
+    """The reply was not what Brygga expects (not XML or JSON, wrong shape, DTD or entities)."""
 
     default_user_message = (
         "Svaret från Nmbrs gick inte att tolka. Försök igen om en stund; kvarstår felet, "
@@ -130,133 +131,23 @@ class NmbrsQuotaExceeded(NmbrsError):
     )
 
 
-# Swedish messages per Nmbrs code, in the admin's words: what happened and what to do.
-_USER_MESSAGES: dict[int | None, str] = {
-    1001: NmbrsAuthError.default_user_message,
-    1002: (
-        "API-användaren i Nmbrs saknar behörighet för den här funktionen. Be Nmbrs-"
-        "administratören lägga till rätten i användarens mall."
-    ),
-    1003: (
-        "API-användaren i Nmbrs har inte tillgång till den här kunden eller det här "
-        "företaget. Be Nmbrs-administratören ge tillgång."
-    ),
-    1004: "Nmbrs-kontot saknar ett giltigt abonnemang för API:t. Kontakta Nmbrs.",
-    2002: (
-        "Lönearten finns inte i Nmbrs. Hämta lönearterna på nytt och välj en löneart som finns."
-    ),
-    2003: (
-        "API-användaren i Nmbrs har inte behörighet till den anställda. Kontrollera att den "
-        "anställda tillhör rätt företag."
-    ),
-    2004: "API-användaren i Nmbrs har inte behörighet till företaget.",
-    2006: "Perioden är ogiltig i Nmbrs. Kontrollera år och period.",
-    2011: (
-        "Perioden är låst i Nmbrs eftersom den redan har passerat. Välj aktuell period eller "
-        "be löneadministratören öppna perioden."
-    ),
-    2012: (
-        "Arbetsgivardeklarationen för perioden är redan skickad, så Nmbrs tar inte emot fler "
-        "belopp för den. Välj en senare period."
-    ),
-    2037: (
-        "Kostnadsstället finns inte i Nmbrs. Hämta kostnadsställena på nytt och välj ett som finns."
-    ),
-    2038: (
-        "Kostnadsstället finns inte i Nmbrs. Hämta kostnadsställena på nytt och välj ett som finns."
-    ),
-    9999: (
-        "Nmbrs rapporterade ett okänt fel. Det händer bland annat när perioden är låst. "
-        "Kontrollera perioden och försök igen senare."
-    ),
-}
+class NmbrsIncompleteList(NmbrsUnavailable):
+    """REST: a list came back with another number of records than Nmbrs said it has
+    (``totalRecords``), or the count changed while it was read page by page.
 
-_PERMISSION_CODES = {1002, 1003, 1004, 2003, 2004}
-
-
-def error_for_code(code: int | None, message: str) -> NmbrsError:
-    """Return the typed error for an Nmbrs error code (the single code → class mapping)."""
-    if code == 1001:
-        return NmbrsAuthError(message, code)
-    if code in _PERMISSION_CODES:
-        return NmbrsPermissionError(message, code)
-    if code is not None and 2000 <= code < 3000:
-        return NmbrsValidationError(message, code)
-    # 9999 stays a plain NmbrsError: Nmbrs also reports protected periods with it, so it is
-    # neither safely retryable (NmbrsUnavailable) nor certainly the caller's data.
-    return NmbrsError(message, code)
-
-
-def error_from_fault(faultcode: str, faultstring: str) -> NmbrsError:
-    """Map a SOAP fault to a typed error, reading the Nmbrs code from the fault string."""
-    match = _CODE_PATTERN.search(faultstring)
-    if match:
-        # Keep "2011: Protected Period ..." and drop the .NET exception preamble before it.
-        return error_for_code(int(match.group(1)), _short_fault(faultstring[match.start() :]))
-    if faultcode.endswith("Client"):
-        # A soap:Client fault without a code means our request was malformed or unknown.
-        return NmbrsProtocolError(f"Nmbrs rejected the request: {_short_fault(faultstring)}")
-    return NmbrsError(f"Nmbrs fault without a code: {_short_fault(faultstring)}")
-
-
-def _short_fault(faultstring: str) -> str:
-    # .NET fault strings can carry whole stack traces; keep logs and messages readable.
-    text = " ".join(faultstring.split())
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
-# --- REST -----------------------------------------------------------------------------------
-
-_REST_USER_MESSAGES: dict[int, str] = {
-    40306: (
-        "Nmbrs-användaren som godkände anslutningen har inte tillgång till den här kunden "
-        "(debtor). Be Nmbrs-administratören ge tillgång, eller anslut med en annan användare."
-    ),
-}
-
-_REST_AUTH_MESSAGE = (
-    "Nmbrs godkände inte Bryggas inloggning. Anslut igen med Nmbrs-inloggning "
-    "(Inställningar → Mottagare)."
-)
-_REST_PERMISSION_MESSAGE = (
-    "Nmbrs-användaren som godkände anslutningen saknar behörighet för det här. Be Nmbrs-"
-    "administratören ge användaren rätt behörighet, eller anslut med en annan användare."
-)
-
-
-def error_from_rest(
-    status: int, body: object, *, retry_after: float | None = None, what: str = ""
-) -> NmbrsError:
-    """Map a REST error reply to a typed error (the single REST status/code → class mapping).
-
-    ``body`` is the decoded JSON (``{type, httpStatus, code, title, detail, invalid-params}``)
-    or ``None`` when the reply was not JSON. Codes are Nmbrs' five-digit REST codes: 401xx
-    token, 403xx access, 42908 too many calls, 42909 quota used up.
+    Never turned into a shorter list: a sync that used it would archive what is missing. It is
+    ``NmbrsUnavailable`` because the usual cause, a list that changed while it was read,
+    passes; a sync that raises it changes nothing and is tried again later.
     """
-    info = body if isinstance(body, dict) else {}
-    code = info.get("code")
-    code = code if isinstance(code, int) and not isinstance(code, bool) else None
-    parts = [str(info.get(k)) for k in ("title", "detail") if info.get(k)]
-    for item in info.get("invalid-params") or ():
-        if isinstance(item, dict):
-            parts.append(f"{item.get('name')}: {item.get('reason')}")
-    if not parts and isinstance(info.get("message"), str):
-        parts.append(info["message"])  # API-gateway shape: {"statusCode", "message"}
-    message = _short_fault(f"{what}HTTP {status}" + (": " + "; ".join(parts) if parts else ""))
-    family = code // 100 if code is not None else None
-    if code == 42909:
-        return NmbrsQuotaExceeded(message, code)
-    if code == 42908 or status == 429:
-        return NmbrsRateLimited(message, code, retry_after=retry_after)
-    if family == 401 or status == 401:
-        return NmbrsAuthError(message, code, user_message=_REST_AUTH_MESSAGE)
-    if family == 403 or status == 403:
-        user_message = _REST_USER_MESSAGES.get(code or 0, _REST_PERMISSION_MESSAGE)
-        return NmbrsPermissionError(message, code, user_message=user_message)
-    if status >= 500 or (body is None and status in (408, 425)):
-        return NmbrsUnavailable(message, code)
-    if body is None:
-        return NmbrsProtocolError(message, code)
-    if 400 <= status < 500:
-        return NmbrsValidationError(message, code)
-    return NmbrsProtocolError(message, code)
+
+    default_user_message = (
+        "Nmbrs skickade inte hela listan. Inget har ändrats i Brygga; försök igen om en stund. "
+        "Kvarstår felet, kontakta Bryggas support."
+    )
+
+
+def shorten(text: object, limit: int = 300) -> str:
+    """One line of at most ``limit`` characters: .NET faults and error details can carry whole
+    stack traces; logs and messages stay readable."""
+    value = " ".join(str(text or "").split())
+    return value if len(value) <= limit else value[: limit - 3] + "..."

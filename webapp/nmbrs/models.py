@@ -10,6 +10,10 @@ Ids: the SOAP client (``NmbrsClient``) returns ``int`` ids; the REST client (``N
 returns the REST API's GUIDs as lower-case ``str``. Hence ``Id = int | str``. Codes and numbers
 (wage code, employee number, department code, company number) are the same in both APIs, which
 is what the SOAP → REST migration matches on.
+
+Optional means optional: a field Nmbrs' REST description does not require (an employee's
+number, a department's code, a company's number) is ``None`` when Nmbrs leaves it out, never a
+reason to fail the whole list.
 """
 
 from __future__ import annotations
@@ -21,27 +25,6 @@ from typing import TypeAlias
 
 # An Nmbrs id: ``int`` from SOAP, a GUID string from REST.
 Id: TypeAlias = int | str
-
-ENVIRONMENTS: dict[str, str] = {
-    "se": "https://api.nmbrs.se",
-    "nl": "https://api.nmbrs.nl",
-    "sandbox": "https://api-sandbox.nmbrs.nl",
-}
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A user's SOAP API credential: login e-mail, API token and optional domain.
-
-    The token is left out of ``repr`` so that it cannot leak into logs or tracebacks.
-    """
-
-    username: str
-    token: str = field(repr=False)
-    domain: str | None = None
-
-    def __str__(self) -> str:
-        return f"{self.username} ({self.domain or 'no domain'})"
 
 
 @dataclass(frozen=True)
@@ -64,10 +47,10 @@ class Debtor:
 @dataclass(slots=True)
 class Company:
     """A company (arbetsgivare) in Nmbrs. ``number`` is an int where Nmbrs' number is numeric
-    (REST sends it as a string)."""
+    (REST sends it as a string, and may leave it out)."""
 
     id: Id
-    number: int | str
+    number: int | str | None
     name: str | None
     tax_period_kind: str | None = None
 
@@ -126,10 +109,11 @@ class CostUnit:
 
 @dataclass(slots=True)
 class Department:
-    """A department (avdelning); departments belong to the debtor, not to a company."""
+    """A department (avdelning); departments belong to the debtor, not to a company. REST may
+    leave the code out."""
 
     id: Id
-    code: int
+    code: int | None
     description: str | None
 
 
@@ -144,10 +128,14 @@ class EmployeeType:
 
 @dataclass(slots=True)
 class Employee:
-    """An employee of a company: Nmbrs id, employee number and display name."""
+    """An employee of a company: Nmbrs id, employee number and display name.
+
+    ``number`` is ``None`` for someone Nmbrs has not numbered (an applicant, say): listed, but
+    not matched to a Brygga user automatically.
+    """
 
     id: Id
-    number: int
+    number: int | None
     display_name: str | None
 
 
@@ -167,7 +155,7 @@ class NewWageComponent:
 
     employee_id: Id
     code: int
-    value: Decimal
+    value: Decimal | int
     cost_center_id: Id | None = None
     cost_unit_id: Id | None = None
     comment: str | None = None

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 from xml.sax.saxutils import escape
 
-from .models import Credentials
+from .credentials import Credentials
 
 SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"

@@ -16,9 +16,8 @@ from typing import Any
 
 from lxml import etree
 
-from .envelope import SOAP_ENV_NS, namespace
-from .errors import NmbrsProtocolError, NmbrsUnavailable, error_from_fault
-from .models import (
+from ..errors import NmbrsProtocolError, NmbrsUnavailable
+from ..models import (
     Company,
     CostCenter,
     CostUnit,
@@ -31,6 +30,8 @@ from .models import (
     WageComponent,
     WageType,
 )
+from .envelope import SOAP_ENV_NS, namespace
+from .faults import error_from_fault
 
 _ENVELOPE = f"{{{SOAP_ENV_NS}}}Envelope"
 _BODY = f"{{{SOAP_ENV_NS}}}Body"

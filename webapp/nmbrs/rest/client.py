@@ -13,6 +13,12 @@ know which API it talks to. Differences a caller can see:
 - ``insert_wage_components`` sends one POST per component (REST has no batch) and returns the
   new ids in order; it is not all-or-nothing.
 
+Fields are read as Nmbrs' OpenAPI description types them: what it does not require may be
+missing (an employee's number, a department's code, a company's number and name) and is
+``None`` then. Two things are still required, on purpose: a record's own id (a record without it
+cannot be addressed; it is left out and logged) and a wage component's id, code and value (the
+transfer's read-back compares them; guessing could pay an amount twice).
+
     store = ConnectionTokenStore(...)              # the app's TokenSource, see oauth.py
     with NmbrsRestClient(store, subscription_key=cfg["NMBRS_SUBSCRIPTION_KEY"],
                          base_url=cfg["NMBRS_BASE_URL"] or None) as nmbrs:
@@ -24,14 +30,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeGuard
 
 import requests
 
-from .errors import NmbrsError, NmbrsProtocolError
-from .models import (
+from ..errors import NmbrsError, NmbrsProtocolError
+from ..http import RetryPolicy, Timeouts
+from ..models import (
     Company,
     CostCenter,
     CostUnit,
@@ -47,8 +54,7 @@ from .models import (
     WageType,
 )
 from .oauth import TokenSource
-from .rest_transport import REST_BASE_URL, RestTransport
-from .transport import RetryPolicy, Timeouts
+from .transport import REST_BASE_URL, RestTransport
 
 log = logging.getLogger("webapp.nmbrs.rest")
 
@@ -67,6 +73,19 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     "insert_component": ("POST", "/api/employees/{employeeId}/variablewagecomponent"),
     "components": ("GET", "/api/companies/{companyId}/employees/variablewagecomponents"),
     "delete_component": ("DELETE", "/api/employees/{employeeId}/wagecomponents/{wagecomponentId}"),
+}
+
+# Each list's record id: a record seen on two pages is kept once.
+RECORD_IDS: dict[str, str] = {
+    "debtors": "debtorId",
+    "companies": "companyId",
+    "debtor_companies": "companyId",
+    "wage_models": "id",
+    "cost_centers": "costCenterId",
+    "cost_units": "costUnitId",
+    "departments": "departmentId",
+    "employees": "employeeId",
+    "components": "employeeId",
 }
 
 # REST periodType → the SOAP period kind PayrollPeriod carries.
@@ -145,13 +164,11 @@ class NmbrsRestClient:
         """Release pooled connections."""
         self.transport.close()
 
-    def _list(self, name: str, params: dict[str, Any] | None = None, **ids: Id) -> list[Any]:
-        items: list[Any] = []
-        for data in self.transport.pages(_path(name, **ids), params):
-            if not isinstance(data, list):
-                raise NmbrsProtocolError(f"{ENDPOINTS[name][1]}: 'data' is not a list")
-            items.extend(data)
-        return items
+    def _list(
+        self, name: str, params: dict[str, Any] | None = None, **ids: Id
+    ) -> list[dict[str, Any]]:
+        """Every record of a list endpoint, all pages, once each (see ``pages.py``)."""
+        return self.transport.read_list(_path(name, **ids), params, key=RECORD_IDS.get(name))
 
     # --- connection ------------------------------------------------------------------------
 
@@ -170,12 +187,12 @@ class NmbrsRestClient:
     def debtors(self) -> list[Debtor]:
         """Debtors the consenting user can see (``GET /api/debtors``)."""
         return [
-            Debtor(_id(d, "debtorId"), _str(d.get("number")), _str(d.get("name")))
-            for d in _objects(self._list("debtors"), "debtor")
+            Debtor(guid, _str(d.get("number")), _str(d.get("name")))
+            for guid, d in _identified(self._list("debtors"), "debtorId")
         ]
 
     def companies(self, debtor_id: Id | None = None) -> list[Company]:
-        """All companies, or those of one debtor (``/api/debtors/{id}/companies``; 40306 →
+        """All companies, or those of one debtor (``/api/debtors/{id}/companies``;
         ``NmbrsPermissionError`` when the user has no access to that debtor)."""
         rows = (
             self._list("companies")
@@ -183,8 +200,8 @@ class NmbrsRestClient:
             else self._list("debtor_companies", debtorId=debtor_id)
         )
         return [
-            Company(_id(c, "companyId"), _number(c.get("number")), _str(c.get("name")))
-            for c in _objects(rows, "company")
+            Company(guid, _number(c.get("number")), _str(c.get("name")))
+            for guid, c in _identified(rows, "companyId")
         ]
 
     def current_period(self, company_id: Id) -> PayrollPeriod:
@@ -215,38 +232,41 @@ class NmbrsRestClient:
         ``data: {wageModels: [{"": [...]}]}`` (its example).
         """
         merged: dict[int, WageType] = {}
-        for data in self.transport.pages(_path("wage_models", companyId=company_id)):
-            models = data.get("wageModels") if isinstance(data, dict) else data
-            for model in _objects(models or [], "wage model"):
-                codes = model.get("wageCodes", model.get(""))
-                for code in _objects(codes or [], "wage code"):
-                    number = code.get("code")
-                    if not _is_int(number):
-                        raise NmbrsProtocolError(f"wage code without a numeric code: {number!r}")
-                    merged.setdefault(
-                        int(number), WageType(int(number), _str(code.get("description")))
-                    )
+        models = self.transport.read_list(
+            _path("wage_models", companyId=company_id), key=RECORD_IDS["wage_models"], rows=_models
+        )
+        for model in models:
+            codes = model.get("wageCodes", model.get(""))
+            for code in _objects(codes or [], "wage code"):
+                number = code.get("code")
+                if not _is_int(number):  # required by the schema: the code is the wage type
+                    raise NmbrsProtocolError(f"wage code without a numeric code: {number!r}")
+                merged.setdefault(int(number), WageType(int(number), _str(code.get("description"))))
         return list(merged.values())
 
     def cost_centers(self, company_id: Id) -> list[CostCenter]:
         """Cost centers of a company (``/api/companies/{id}/costCenters``)."""
         return [
-            CostCenter(_id(r, "costCenterId"), _str(r.get("code")), _str(r.get("description")))
-            for r in _objects(self._list("cost_centers", companyId=company_id), "cost center")
+            CostCenter(guid, _str(r.get("code")), _str(r.get("description")))
+            for guid, r in _identified(
+                self._list("cost_centers", companyId=company_id), "costCenterId"
+            )
         ]
 
     def cost_units(self, company_id: Id) -> list[CostUnit]:
         """Cost units of a company (``/api/companies/{id}/costUnits``)."""
         return [
-            CostUnit(_id(r, "costUnitId"), _str(r.get("code")), _str(r.get("description")))
-            for r in _objects(self._list("cost_units", companyId=company_id), "cost unit")
+            CostUnit(guid, _str(r.get("code")), _str(r.get("description")))
+            for guid, r in _identified(self._list("cost_units", companyId=company_id), "costUnitId")
         ]
 
     def departments(self, debtor_id: Id) -> list[Department]:
-        """Departments of a debtor (``/api/debtors/{id}/departments``)."""
+        """Departments of a debtor (``/api/debtors/{id}/departments``); the code is optional."""
         return [
-            Department(_id(r, "departmentId"), _int(r.get("code")), _str(r.get("description")))
-            for r in _objects(self._list("departments", debtorId=debtor_id), "department")
+            Department(guid, _optional_int(r.get("code")), _str(r.get("description")))
+            for guid, r in _identified(
+                self._list("departments", debtorId=debtor_id), "departmentId"
+            )
         ]
 
     def employee_types(self) -> list[EmployeeType]:
@@ -257,21 +277,22 @@ class NmbrsRestClient:
         """Employees of a company (``/api/companies/{id}/employees``).
 
         ``employee_type`` is passed through as Nmbrs' filter (e.g. ``"payroll,newHire"``);
-        ``None`` asks for every employee, as ``NmbrsClient.employees(company_id)`` does.
+        ``None`` asks for every employee, as ``NmbrsClient.employees(company_id)`` does. The
+        schema requires only ``lastName`` and ``employeeType``: someone without an
+        ``employeeNumber`` (an applicant, say) is listed with ``number=None``.
         """
         if employee_type is not None and not isinstance(employee_type, str):
             raise ValueError("REST employee types are strings such as 'payroll'")
         params = {"employeeType": employee_type} if employee_type else None
         company = _guid(company_id, "company_id")
         result: list[Employee] = []
-        for row in _objects(self._list("employees", params, companyId=company), "employee"):
+        for guid, row in _identified(
+            self._list("employees", params, companyId=company), "employeeId"
+        ):
             info = row.get("employeeBasicInfo") or row.get("basicInfo") or {}
             if not isinstance(info, dict):
-                raise NmbrsProtocolError("employee without basic info")
-            employee = Employee(
-                _id(row, "employeeId"), _int(info.get("employeeNumber")), _name(info)
-            )
-            result.append(employee)
+                raise NmbrsProtocolError("employee basic info is not an object")
+            result.append(Employee(guid, _optional_int(info.get("employeeNumber")), _name(info)))
         with self._lock:
             for employee in result:
                 self._employee_company[str(employee.id)] = company
@@ -307,7 +328,7 @@ class NmbrsRestClient:
             "POST", _path("insert_component", employeeId=employee_id), body=body, write=True
         )
         if isinstance(reply, dict):
-            data = reply.get("data") if isinstance(reply.get("data"), dict) else reply
+            data: dict[str, Any] = reply["data"] if isinstance(reply.get("data"), dict) else reply
             # The create reply spells it "variableWagecomponentId" (lower-case c), the list
             # "variableWageComponentId": accept both.
             for key in ("variableWagecomponentId", "variableWageComponentId", "id"):
@@ -371,7 +392,7 @@ class NmbrsRestClient:
         company = _guid(company_id, "company_id") if company_id else self._company_of(employee)
         params = {"employeeId": employee, "year": int(year), "period": int(period)}
         result: list[WageComponent] = []
-        for row in _objects(self._list("components", params, companyId=company), "employee"):
+        for row in self._list("components", params, companyId=company):
             # Filter again: the server's employee filter is documented but not confirmed.
             if str(row.get("employeeId") or "").lower() != employee:
                 continue
@@ -410,7 +431,7 @@ class NmbrsRestClient:
             return known
         for company in self.companies():
             rows = self._list("employees", {"employeeId": employee}, companyId=company.id)
-            if any(str(r.get("employeeId") or "").lower() == employee for r in _objects(rows, "e")):
+            if any(str(r.get("employeeId") or "").lower() == employee for r in rows):
                 with self._lock:
                     self._employee_company[employee] = str(company.id)
                 return str(company.id)
@@ -456,18 +477,30 @@ def _objects(rows: Iterable[Any] | Any, what: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _id(row: dict[str, Any], key: str) -> str:
-    value = row.get(key)
-    if not isinstance(value, str) or not value:
-        raise NmbrsProtocolError(f"{key} missing")
-    return value.lower()
+def _models(data: Any) -> Any:
+    # The schema's ``data: [model, …]`` or the example's ``data: {wageModels: [model, …]}``.
+    return data.get("wageModels") or [] if isinstance(data, dict) else data
+
+
+def _identified(rows: list[dict[str, Any]], key: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each record with its lower-case id. The schemas require no id, but a record without one
+    cannot be addressed by anything Brygga does: it is left out, and logged."""
+    missing = 0
+    for row in rows:
+        value = row.get(key)
+        if isinstance(value, str) and value.strip():
+            yield value.strip().lower(), row
+        else:
+            missing += 1
+    if missing:
+        log.warning("nmbrs: %d record(s) without %s left out", missing, key)
 
 
 def _str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int | str]:
     if isinstance(value, bool):
         return False
     if isinstance(value, int):
@@ -475,19 +508,20 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, str) and value.strip().lstrip("-").isdigit()
 
 
-def _int(value: Any) -> int:
+def _optional_int(value: Any) -> int | None:
+    # Optional in the schema: missing (or null) is None; something else than a number is not.
+    if value is None or value == "":
+        return None
     if not _is_int(value):
         raise NmbrsProtocolError(f"expected a whole number, got {value!r}")
     return int(value)
 
 
-def _number(value: Any) -> int | str:
-    # Company numbers are strings in REST; numeric ones become ints, as SOAP has them.
-    if _is_int(value):
-        return int(value)
-    if value is None:
-        raise NmbrsProtocolError("company without a number")
-    return str(value)
+def _number(value: Any) -> int | str | None:
+    # Company numbers are strings in REST (optional); numeric ones become ints, as SOAP has them.
+    if value is None or value == "":
+        return None
+    return int(value) if _is_int(value) else str(value)
 
 
 def _decimal(value: Any) -> Decimal:
