@@ -217,17 +217,17 @@ def _fill_company(
     for code, description, model in base[: max(wage_types, 0)]:
         (company.wage_model if model == 1 else company.wage_model2)[code] = description
     for i in range(cost_centers):
-        code, description = (
+        row_code, description = (
             COST_CENTERS[i] if i < len(COST_CENTERS) else (f"{1000 + i}", f"Kostnadsställe {i}")
         )
         row_id = ids()
-        company.cost_centers[row_id] = Row(row_id, code, description)
+        company.cost_centers[row_id] = Row(row_id, row_code, description)
     for i in range(cost_units):
-        code, description = (
+        row_code, description = (
             COST_UNITS[i] if i < len(COST_UNITS) else (f"K-{2000 + i}", f"Kostnadsenhet {i}")
         )
         row_id = ids()
-        company.cost_units[row_id] = Row(row_id, code, description)
+        company.cost_units[row_id] = Row(row_id, row_code, description)
     for i in range(employees):
         emp_id = ids()
         type_id = 1 if rng.random() < 0.6 else (2 if rng.random() < 0.9 else 3)

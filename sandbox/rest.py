@@ -1,28 +1,25 @@
-"""The Nmbrs REST endpoints Brygga uses, over the same demo data as the SOAP side.
+"""The sandbox's REST face: the Nmbrs REST endpoints Brygga uses, over the same demo data and
+by the same rules (``rules.py``) as the SOAP face, answered as Nmbrs' OpenAPI description says.
 
-Ids: every SOAP int id has a stable GUID, ``rest_id(kind, int_id)`` = uuid5 of a fixed
-namespace and ``"{kind}:{int_id}"`` (kinds: debtor, company, employee, costcenter, costunit,
-department, component, wagemodel, wagecode). Codes and numbers are the same as over SOAP, so
-an app can map SOAP → REST by company number, wage code, cost-center code and employee number.
-Variable wage components live in the same store as SOAP inserts: one inserted over SOAP is
-visible over REST and the other way round.
+Ids: every SOAP int id has a stable GUID (``ids.rest_id``). Codes and numbers are the same as
+over SOAP. Variable wage components live in the same store as SOAP inserts: one inserted over
+SOAP is visible over REST and the other way round.
 
-Auth: ``Authorization: Bearer`` (tokens from ``sandbox.oauth``) and ``X-Subscription-Key``
-(``DEMO_SUBSCRIPTION_KEY``). Access is per debtor, as in Nmbrs (40306 for another customer's
-debtor). Errors have Nmbrs' shape ``{type, httpStatus, code, title, detail, invalid-params}``.
+Auth: ``Authorization: Bearer`` (tokens from ``oauth.py``) and ``X-Subscription-Key``
+(``DEMO_SUBSCRIPTION_KEY``). Access is per debtor, as in Nmbrs. Errors have Nmbrs' shape
+``{type, httpStatus, code, title, detail, invalid-params}`` and only the codes the description
+lists (``ERRORS``).
 
-Control (``POST /_sandbox/rest/<method>``): ``set_failure`` / ``clear_failure`` (401, 403,
-42908 with Retry-After, 42909, 500, HTML 503, non-JSON, …), ``calls`` (the request log),
-``rest_id``.
+Control (``POST /_sandbox/rest/<method>``, see ``rest_control.py``): ``set_failure`` /
+``clear_failure``, ``set_reading`` (no ``nextPage``, ``pageNumber``-only or placeholder links,
+optional fields absent, small pages, short lists), ``calls`` (the request log), ``rest_id``.
 """
 
 from __future__ import annotations
 
 import json
 import socket
-import threading
-import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -31,106 +28,68 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from .data import Account, CompanyRow
+from .ids import rest_id, soap_id
 from .oauth import DEMO_SUBSCRIPTION_KEY
+from .rest_control import REST_FAILURE_MODES, Readings, RestControl, RestFailure
+from .rules import Reason, Refusal, check_component, own_company, own_debtor, own_employee
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .data import Account, CompanyRow, EmployeeRow
     from .state import SandboxState
-
-NAMESPACE = uuid.UUID("6f1d2c7e-4b3a-5e8f-9a0b-1c2d3e4f5a6b")
-KINDS = (
-    "debtor",
-    "company",
-    "employee",
-    "costcenter",
-    "costunit",
-    "department",
-    "component",
-    "wagemodel",
-    "wagecode",
-)
-_REVERSE: dict[str, tuple[str, int]] = {}
-_REVERSE_LOCK = threading.Lock()
-
-
-def rest_id(kind: str, int_id: int) -> str:
-    """The REST GUID of a SOAP int id (stable across runs and processes)."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}")
-    guid = str(uuid.uuid5(NAMESPACE, f"{kind}:{int(int_id)}"))
-    with _REVERSE_LOCK:
-        _REVERSE[guid] = (kind, int(int_id))
-    return guid
-
-
-def soap_id(kind: str, guid: str, state: SandboxState | None = None) -> int | None:
-    """The SOAP int id behind a GUID, or ``None``. With ``state``, GUIDs this process has not
-    handed out yet (a sandbox restarted under a running app) are found by indexing the data."""
-    key = (guid or "").strip().lower()
-    with _REVERSE_LOCK:
-        found = _REVERSE.get(key)
-    if found is None and state is not None:
-        _index(state)
-        with _REVERSE_LOCK:
-            found = _REVERSE.get(key)
-    return found[1] if found and found[0] == kind else None
-
-
-def _index(state: SandboxState) -> None:
-    data = state.data
-    for debtor in data.debtors.values():
-        rest_id("debtor", debtor.id)
-        for row in debtor.departments.values():
-            rest_id("department", row.id)
-    for company in data.companies.values():
-        rest_id("company", company.id)
-        for kind, rows in (
-            ("employee", company.employees),
-            ("costcenter", company.cost_centers),
-            ("costunit", company.cost_units),
-        ):
-            for int_id in rows:
-                rest_id(kind, int_id)
-    for int_id in state.stored:
-        rest_id("component", int_id)
-
 
 # --- errors ------------------------------------------------------------------------------------
 
+# Every error code Nmbrs' OpenAPI description lists (components/responses), and only those.
 ERRORS: dict[int, tuple[int, str, str, str]] = {
     # code: (HTTP status, type, title, detail)
     40033: (400, "validationError", "Parameter_Invalid", "Invalid parameter."),
     40101: (401, "authenticationError", "Missing_Token", "Token is missing on the authentication"),
-    40102: (401, "authenticationError", "Invalid_Token", "The token is invalid or has expired."),
-    40301: (403, "authenticationError", "Insufficient_Scope", "The token lacks a scope."),
+    40102: (401, "authenticationError", "Invalid_Token", "Token is invalid."),
     40303: (
         403,
         "authenticationError",
         "Unauthorized_AccessData",
-        "You do not have access for the debtor or company you are trying to reach.",
+        "You do not have access for the debtor or company you are trying to reach. Contact the "
+        "administrator of the environment and review access rights by tags/filters for your "
+        "login on Template User.",
     ),
-    40306: (
+    40304: (
         403,
         "authenticationError",
-        "Unauthorized_Debtor",
-        "You do not have access to this debtor.",
+        "Invalid_Subscription",
+        "This environment is disabled, there is no valid subscription.",
     ),
     40401: (404, "invalidRequestError", "Not_Found", "The requested resource could not be found."),
+    40404: (
+        404,
+        "invalidRequestError",
+        "Invalid_Company",
+        "Company not found. Check if the company Id is correct.",
+    ),
     42908: (
         429,
         "throttlingError",
         "Too_Many_Calls",
         "The amount of calls is above the threshold for your subscription plan.",
     ),
-    42909: (429, "throttlingError", "Quota_Exceeded", "The quota for your subscription is used."),
+    42909: (429, "throttlingError", "Quota_Exceeded", "Out of call volume quota."),
     50001: (500, "apiError", "Unkown", "An unexpected error has occurred."),
+    50201: (502, "apiError", "Bad_Gateway", "A gateway error has ocurred."),
+    50301: (
+        503,
+        "apiError",
+        "Service_Unavailable",
+        "The API is not available, it can be because of an update or an unexpected error.",
+    ),
 }
 
 
 class ApiError(Exception):
     """An Nmbrs REST error reply."""
 
-    def __init__(self, code: int, detail: str | None = None, params: list[dict] | None = None):
+    def __init__(
+        self, code: int, detail: str | None = None, params: list[dict[str, str]] | None = None
+    ):
         super().__init__(code)
         self.code = code
         self.detail = detail
@@ -138,7 +97,10 @@ class ApiError(Exception):
 
 
 def error_response(
-    code: int, detail: str | None = None, params: list[dict] | None = None, headers=None
+    code: int,
+    detail: str | None = None,
+    params: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     status, kind, title, default = ERRORS[code]
     body: dict[str, Any] = {
@@ -160,104 +122,21 @@ def _invalid(name: str, reason: str) -> ApiError:
     return ApiError(40033, f"Invalid parameter: {name}", [{"name": name, "reason": reason}])
 
 
-# --- failures ------------------------------------------------------------------------------------
-
-REST_FAILURE_MODES = {
-    "throttle": 42908,  # 429 Too_Many_Calls (+ Retry-After when retry_after is set)
-    "quota": 42909,  # 429 Quota_Exceeded
-    "unauthorized": 40102,  # 401 Invalid_Token
-    "forbidden": 40303,  # 403
-    "error500": 50001,  # 500 with the JSON error body
-    "html503": 0,  # an HTML 503 page from a load balancer
-    "notjson": 0,  # HTTP 200 with an HTML body
-    "unexpected": 0,  # HTTP 200 JSON without "data"
-    "drop": 0,  # connection closed without an answer
+# How the REST face says each refusal of the shared rules. Nmbrs does not say whether a debtor
+# or company exists that the user may not see; a company id that is nobody's is 40404.
+_REFUSALS: dict[Reason, Callable[[Reason], ApiError]] = {
+    Reason.DEBTOR_FORBIDDEN: lambda r: ApiError(40303),
+    Reason.COMPANY_UNKNOWN: lambda r: ApiError(40404),
+    Reason.COMPANY_FORBIDDEN: lambda r: ApiError(40303),
+    Reason.EMPLOYEE_UNKNOWN: lambda r: ApiError(40401, "Employee not found."),
+    Reason.EMPLOYEE_FORBIDDEN: lambda r: ApiError(40303),
+    Reason.PERIOD_INVALID: lambda r: _invalid("periodDetails", r.value),
+    Reason.PERIOD_PROTECTED: lambda r: _invalid("periodDetails", r.value),
+    Reason.PERIOD_DECLARED: lambda r: _invalid("periodDetails", r.value),
+    Reason.WAGE_CODE_UNKNOWN: lambda r: _invalid("code", r.value),
+    Reason.COST_CENTER_UNKNOWN: lambda r: _invalid("costCenterId", "Invalid costCenterId"),
+    Reason.COST_UNIT_UNKNOWN: lambda r: _invalid("costUnitId", "Invalid costUnitId"),
 }
-
-
-@dataclass
-class RestFailure:
-    mode: str
-    times: int | None = None
-    endpoints: frozenset[str] | None = None  # e.g. {"employees", "insert_component"}
-    methods: frozenset[str] | None = None
-    retry_after: float | None = None
-    after: bool = False  # run the call first, then fail (a write that did arrive)
-
-
-@dataclass
-class RestControl:
-    """REST-side knobs and the request log."""
-
-    CONTROL_METHODS = frozenset({"set_failure", "clear_failure", "calls", "rest_id"})
-
-    failure: RestFailure | None = None
-    log: list[dict] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def set_failure(
-        self,
-        mode: str,
-        times: int | None = None,
-        endpoints: list[str] | None = None,
-        methods: list[str] | None = None,
-        retry_after: float | None = None,
-        after: bool = False,
-    ) -> dict:
-        """Fail the next ``times`` REST calls (all when ``None``) with ``mode``."""
-        if mode not in REST_FAILURE_MODES:
-            raise ValueError(
-                f"unknown REST failure mode {mode!r}; one of {sorted(REST_FAILURE_MODES)}"
-            )
-        with self.lock:
-            self.failure = RestFailure(
-                mode,
-                None if times is None else int(times),
-                frozenset(endpoints) if endpoints else None,
-                frozenset(m.upper() for m in methods) if methods else None,
-                None if retry_after is None else float(retry_after),
-                bool(after),
-            )
-            return {"mode": mode, "times": times}
-
-    def clear_failure(self) -> dict:
-        """Stop failing REST calls."""
-        with self.lock:
-            self.failure = None
-            return {"ok": True}
-
-    def calls(self, clear: bool = False) -> list[dict]:
-        """The REST requests served so far: method, endpoint, status, query."""
-        with self.lock:
-            result = list(self.log)
-            if clear:
-                self.log.clear()
-            return result
-
-    def rest_id(self, kind: str, id: int) -> dict:
-        """The GUID of a SOAP id."""
-        return {"id": rest_id(kind, id)}
-
-    def pick(self, endpoint: str, method: str) -> RestFailure | None:
-        with self.lock:
-            f = self.failure
-            if f is None:
-                return None
-            if f.endpoints is not None and endpoint not in f.endpoints:
-                return None
-            if f.methods is not None and method not in f.methods:
-                return None
-            if f.times is not None:
-                if f.times <= 0:
-                    return None
-                f.times -= 1
-            return f
-
-    def record(self, method: str, endpoint: str, status: int, query: dict) -> dict:
-        entry = {"method": method, "endpoint": endpoint, "status": status, "query": query}
-        with self.lock:
-            self.log.append(entry)
-        return entry
 
 
 # --- routing ---------------------------------------------------------------------------------
@@ -337,32 +216,37 @@ def handle(state: SandboxState, request: Request) -> Response:
             content_type="application/json",
         )
     # Logged before answering: a dropped connection must not race the log.
-    entry = control.record(request.method, endpoint, 0, dict(request.args))
-    failure = control.pick(endpoint, request.method)
+    entry = control.record(request.method, str(endpoint), 0, dict(request.args))
+    failure = control.pick(str(endpoint), request.method)
     if failure is not None and not failure.after:
         response = _fail(failure, request)
     else:
-        response = _serve(state, request, endpoint, args)
+        response = _serve(state, request, str(endpoint), dict(args))
         if failure is not None:
             response = _fail(failure, request)
     entry["status"] = response.status_code
     return response
 
 
-def _serve(state: SandboxState, request: Request, endpoint: str, args: dict) -> Response:
+def _serve(state: SandboxState, request: Request, endpoint: str, args: dict[str, str]) -> Response:
     try:
         header = request.headers.get("Authorization", "")
         if not header.lower().startswith("bearer ") or not header[7:].strip():
             raise ApiError(40101)
         username, scopes, problem = state.oauth.bearer(header[7:].strip())
-        if problem:
+        if problem or username is None:
             raise ApiError(40102, f"The token is {problem}.")
         if not set(scopes) & SCOPES[endpoint]:
-            raise ApiError(40301, f"One of these scopes is needed: {sorted(SCOPES[endpoint])}")
+            # The description lists no code of its own for a missing scope; the token does
+            # not give access to this data.
+            raise ApiError(40303, f"One of these scopes is needed: {sorted(SCOPES[endpoint])}")
         with state.lock:
             account = state.account(username)
-            handler = HANDLERS[endpoint]
-            status, body = handler(state, account, request, **args)
+            view = _View(state, account, request, state.rest.readings)
+            try:
+                status, body = HANDLERS[endpoint](view, **args)
+            except Refusal as refusal:
+                raise _REFUSALS[refusal.reason](refusal.reason) from None
     except ApiError as exc:
         return error_response(exc.code, exc.detail, exc.params)
     if body is None:
@@ -402,198 +286,253 @@ def _number(value: object) -> object:
     raise TypeError(type(value).__name__)
 
 
-# --- pagination ----------------------------------------------------------------------------
+# --- one request's view: paging and the optional-fields reading -------------------------------
+
+# Per record shape, the fields the description requires; the "optional fields absent" reading
+# leaves out every other one but the record's own id and its lists of child records.
+REQUIRED: dict[str, frozenset[str]] = {
+    "debtor": frozenset({"debtorId"}),
+    "company": frozenset({"companyId"}),
+    "period": frozenset({"period", "periodType", "displayPeriod"}),
+    "period.period": frozenset(),
+    "wage_model": frozenset({"id", "wageCodes"}),
+    "wage_code": frozenset({"wageCodeId", "code", "description"}),
+    "cost_center": frozenset({"costCenterId", "code", "description"}),
+    "cost_unit": frozenset({"costUnitId", "code", "description"}),
+    "department": frozenset({"departmentId", "managers"}),
+    "employee": frozenset({"employeeId", "employeeBasicInfo"}),
+    "employee_basic": frozenset({"lastName", "employeeType"}),
+    "employee_components": frozenset({"employeeId", "variablewagecomponents"}),
+    "component": frozenset({"variableWageComponentId"}),
+}
+
+PLACEHOLDER = "https://api.nmbrsapp.com/api/companies/439323/{endpoint}"
+PRODUCTION = "https://api.nmbrsapp.com"
 
 
-def _page(request: Request, items: list[Any]) -> tuple[int, dict]:
-    try:
-        number = int(request.args.get("pageNumber", 1))
-        size = int(request.args.get("pageSize", 20))
-    except ValueError:
-        raise _invalid("pageNumber", "must be a whole number") from None
-    if number < 1:
-        raise _invalid("pageNumber", "minimum is 1")
-    if not 1 <= size <= 100:
-        raise _invalid("pageSize", "between 1 and 100")
-    total_pages = max(1, -(-len(items) // size))
-    base = request.host_url.rstrip("/") + request.path
+class _View:
+    """What one request sees: the caller's account, the query, and the readings in force."""
 
-    def link(n: int) -> str:
-        query = {k: v for k, v in request.args.items() if k not in ("pageNumber", "pageSize")}
-        return f"{base}?{urlencode({**query, 'pageNumber': n, 'pageSize': size})}"
+    def __init__(self, state: SandboxState, account: Account, request: Request, readings: Readings):
+        self.state = state
+        self.account = account
+        self.request = request
+        self.readings = readings
 
-    return 200, {
-        "pagination": {
-            "pageNumber": number,
-            "pageSize": size,
-            "firstPage": link(1),
-            "lastPage": link(total_pages),
-            "totalPages": total_pages,
-            "totalRecords": len(items),
-            "nextPage": link(number + 1) if number < total_pages else None,
-            "previousPage": link(number - 1) if number > 1 else None,
-        },
-        "data": items[(number - 1) * size : number * size],
-    }
+    def record(self, shape: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """One record, without its optional fields when that reading is on."""
+        if self.readings.optional_fields == "present":
+            return fields
+        keep = REQUIRED[shape]
+        return {k: v for k, v in fields.items() if k in keep}
 
+    def page(self, items: list[Any]) -> tuple[int, dict[str, Any]]:
+        """A list reply: one page of ``items`` and its ``pagination``, as the readings say."""
+        args = self.request.args
+        try:
+            number = int(args.get("pageNumber", 1))
+            size = int(args.get("pageSize", 20))  # the description's default
+        except ValueError:
+            raise _invalid("pageNumber", "must be a whole number") from None
+        if number < 1:
+            raise _invalid("pageNumber", "minimum is 1")
+        if not 1 <= size <= 100:
+            raise _invalid("pageSize", "between 1 and 100")
+        r = self.readings
+        if r.page_size_limit:
+            size = min(size, r.page_size_limit)
+        total = len(items)
+        served = items[: max(0, total - r.withhold)]
+        total_pages = max(1, -(-total // size))
+        pagination: dict[str, Any] = {"pageNumber": number, "pageSize": size}
+        links = {
+            "firstPage": 1,
+            "lastPage": total_pages,
+            "nextPage": number + 1 if number < total_pages else None,
+            "previousPage": number - 1 if number > 1 else None,
+        }
+        for name, target in links.items():
+            if r.links == "absent" and name in ("nextPage", "previousPage"):
+                continue
+            if r.links == "null" and name in ("nextPage", "previousPage"):
+                pagination[name] = None
+                continue
+            pagination[name] = None if target is None else self._link(target, size)
+        if r.totals == "present":
+            pagination["totalPages"] = total_pages
+            pagination["totalRecords"] = total
+        return 200, {
+            "pagination": pagination,
+            "data": served[(number - 1) * size : number * size],
+        }
 
-# --- lookups -------------------------------------------------------------------------------
+    def _link(self, number: int, size: int) -> str:
+        style = self.readings.links
+        if style == "placeholder":
+            return f"{PLACEHOLDER}?pageNumber={number}"
+        if style == "page_number_only":
+            return f"{self.request.host_url.rstrip('/')}{self.request.path}?pageNumber={number}"
+        query = {k: v for k, v in self.request.args.items() if k not in ("pageNumber", "pageSize")}
+        host = PRODUCTION if style == "other_host" else self.request.host_url.rstrip("/")
+        query.update(pageNumber=str(number), pageSize=str(size))
+        return f"{host}{self.request.path}?{urlencode(query)}"
 
+    def company(self, guid: str) -> CompanyRow:
+        return own_company(self.state, self.account, soap_id("company", guid, self.state))
 
-def _debtor(state: SandboxState, account: Account, guid: str) -> int:
-    debtor_id = soap_id("debtor", guid, state)
-    if debtor_id is None or debtor_id not in account.debtor_ids:
-        # Nmbrs does not say whether the debtor exists when the user may not see it.
-        raise ApiError(40306)
-    return debtor_id
-
-
-def _company(state: SandboxState, account: Account, guid: str) -> CompanyRow:
-    company_id = soap_id("company", guid, state)
-    company = None if company_id is None else state.data.companies.get(company_id)
-    if company is None:
-        raise ApiError(40401, "Company not found.")
-    if company.debtor_id not in account.debtor_ids:
-        raise ApiError(40303)
-    return company
-
-
-def _employee(state: SandboxState, account: Account, guid: str) -> EmployeeRow:
-    employee_id = soap_id("employee", guid, state)
-    employee = None if employee_id is None else state.employee(employee_id)
-    if employee is None:
-        raise ApiError(40401, "Employee not found.")
-    if state.data.companies[employee.company_id].debtor_id not in account.debtor_ids:
-        raise ApiError(40303)
-    return employee
-
-
-def _company_json(state: SandboxState, c: CompanyRow) -> dict:
-    return {
-        "companyId": rest_id("company", c.id),
-        "number": str(c.number),
-        "name": c.name,
-        "debtorId": rest_id("debtor", c.debtor_id),
-    }
+    def company_json(self, c: CompanyRow) -> dict[str, Any]:
+        return self.record(
+            "company",
+            {
+                "companyId": rest_id("company", c.id),
+                "number": str(c.number),
+                "name": c.name,
+                "debtorId": rest_id("debtor", c.debtor_id),
+            },
+        )
 
 
 # --- handlers ------------------------------------------------------------------------------
 
+Reply = tuple[int, Any]
 
-def debtors(state, account, request):
-    rows = [state.data.debtors[d] for d in account.debtor_ids]
-    return _page(
-        request,
-        [{"debtorId": rest_id("debtor", d.id), "number": d.number, "name": d.name} for d in rows],
+
+def debtors(view: _View) -> Reply:
+    rows = [view.state.data.debtors[d] for d in view.account.debtor_ids]
+    return view.page(
+        [
+            view.record(
+                "debtor", {"debtorId": rest_id("debtor", d.id), "number": d.number, "name": d.name}
+            )
+            for d in rows
+        ]
     )
 
 
-def companies(state, account, request):
-    return _page(
-        request,
+def companies(view: _View) -> Reply:
+    return view.page(
         [
-            _company_json(state, c)
-            for c in state.data.companies.values()
-            if c.debtor_id in account.debtor_ids
-        ],
+            view.company_json(c)
+            for c in view.state.data.companies.values()
+            if c.debtor_id in view.account.debtor_ids
+        ]
     )
 
 
-def debtor_companies(state, account, request, debtor):
-    debtor_id = _debtor(state, account, debtor)
-    return _page(
-        request,
+def debtor_companies(view: _View, debtor: str) -> Reply:
+    debtor_id = own_debtor(view.account, soap_id("debtor", debtor, view.state))
+    return view.page(
         [
-            _company_json(state, c)
-            for c in state.data.companies.values()
+            view.company_json(c)
+            for c in view.state.data.companies.values()
             if c.debtor_id == debtor_id
-        ],
+        ]
     )
 
 
-def departments(state, account, request, debtor):
-    debtor_id = _debtor(state, account, debtor)
-    return _page(
-        request,
+def departments(view: _View, debtor: str) -> Reply:
+    debtor_id = own_debtor(view.account, soap_id("debtor", debtor, view.state))
+    return view.page(
         [
-            {
-                "departmentId": rest_id("department", r.id),
-                "code": int(r.code),
-                "description": r.description,
-                "managers": [],
-            }
-            for r in state.data.debtors[debtor_id].departments.values()
-        ],
+            view.record(
+                "department",
+                {
+                    "departmentId": rest_id("department", r.id),
+                    "code": int(r.code),
+                    "description": r.description,
+                    "managers": [],
+                },
+            )
+            for r in view.state.data.debtors[debtor_id].departments.values()
+        ]
     )
 
 
-def period(state, account, request, company):
-    year, number, kind = _company(state, account, company).period
-    return _page(
-        request,
+def period(view: _View, company: str) -> Reply:
+    year, number, kind = view.company(company).period
+    return view.page(
         [
-            {
-                "period": {"year": year, "period": number},
-                "periodType": _PERIOD_TYPES.get(kind, "month"),
-                "displayPeriod": f"{year}-{number}-{kind}",
-            }
-        ],
+            view.record(
+                "period",
+                {
+                    "period": view.record("period.period", {"year": year, "period": number}),
+                    "periodType": _PERIOD_TYPES.get(kind, "month"),
+                    "displayPeriod": f"{year}-{number}-{kind}",
+                },
+            )
+        ]
     )
 
 
-def wage_models(state, account, request, company):
-    c = _company(state, account, company)
+def wage_models(view: _View, company: str) -> Reply:
+    c = view.company(company)
     models = []
     for number, codes in ((1, c.wage_model), (2, c.wage_model2)):
+        wage_codes = [
+            view.record(
+                "wage_code",
+                {
+                    "wageCodeId": rest_id("wagecode", c.id * 100_000 + code),
+                    "code": code,
+                    "description": description,
+                    "continuityType": "variable",
+                },
+            )
+            for code, description in codes.items()
+        ]
         models.append(
-            {
-                "id": rest_id("wagemodel", c.id * 10 + number),
-                "number": number,
-                "name": f"Lönemodell {number}",
-                "wageCodes": [
-                    {
-                        "wageCodeId": rest_id("wagecode", c.id * 100_000 + code),
-                        "code": code,
-                        "description": description,
-                        "continuityType": "variable",
-                    }
-                    for code, description in codes.items()
-                ],
-            }
+            view.record(
+                "wage_model",
+                {
+                    "id": rest_id("wagemodel", c.id * 10 + number),
+                    "number": number,
+                    "name": f"Lönemodell {number}",
+                    "wageCodes": wage_codes,
+                },
+            )
         )
-    return _page(request, models)
+    return view.page(models)
 
 
-def cost_centers(state, account, request, company):
-    c = _company(state, account, company)
-    return _page(
-        request,
+def cost_centers(view: _View, company: str) -> Reply:
+    c = view.company(company)
+    return view.page(
         [
-            {
-                "costCenterId": rest_id("costcenter", r.id),
-                "code": r.code,
-                "description": r.description,
-            }
+            view.record(
+                "cost_center",
+                {
+                    "costCenterId": rest_id("costcenter", r.id),
+                    "code": r.code,
+                    "description": r.description,
+                },
+            )
             for r in c.cost_centers.values()
-        ],
+        ]
     )
 
 
-def cost_units(state, account, request, company):
-    c = _company(state, account, company)
-    return _page(
-        request,
+def cost_units(view: _View, company: str) -> Reply:
+    c = view.company(company)
+    return view.page(
         [
-            {"costUnitId": rest_id("costunit", r.id), "code": r.code, "description": r.description}
+            view.record(
+                "cost_unit",
+                {
+                    "costUnitId": rest_id("costunit", r.id),
+                    "code": r.code,
+                    "description": r.description,
+                },
+            )
             for r in c.cost_units.values()
-        ],
+        ]
     )
 
 
-def employees(state, account, request, company):
-    c = _company(state, account, company)
-    wanted = {t for t in request.args.get("employeeType", "").split(",") if t}
-    only = request.args.get("employeeId")
+def employees(view: _View, company: str) -> Reply:
+    c = view.company(company)
+    args = view.request.args
+    wanted = {t for t in args.get("employeeType", "").split(",") if t}
+    only = args.get("employeeId")
     rows = []
     for e in c.employees.values():
         guid = rest_id("employee", e.id)
@@ -602,63 +541,70 @@ def employees(state, account, request, company):
         if wanted and "payroll" not in wanted:  # every sandbox employee is on the payroll
             continue
         first, _, last = e.name.partition(" ")
+        basic = {
+            "employeeNumber": e.number,
+            "firstName": first,
+            "lastName": last or first,
+            "employeeType": "payroll",
+        }
         rows.append(
-            {
-                "employeeId": guid,
-                "employeeBasicInfo": {
-                    "employeeNumber": e.number,
-                    "firstName": first,
-                    "lastName": last or first,
-                    "employeeType": "payroll",
-                },
-            }
+            view.record(
+                "employee",
+                {"employeeId": guid, "employeeBasicInfo": view.record("employee_basic", basic)},
+            )
         )
-    return _page(request, rows)
+    return view.page(rows)
 
 
-def components(state, account, request, company):
-    c = _company(state, account, company)
+def components(view: _View, company: str) -> Reply:
+    c = view.company(company)
+    args = view.request.args
     try:
-        year = int(request.args.get("year", c.period[0]))
-        number = int(request.args.get("period", c.period[1]))
+        year = int(args.get("year", c.period[0]))
+        number = int(args.get("period", c.period[1]))
     except ValueError:
         raise _invalid("period", "must be a whole number") from None
-    only = request.args.get("employeeId")
-    grouped: dict[int, list[dict]] = {}
-    for row in state.stored.values():
+    only = args.get("employeeId")
+    grouped: dict[int, list[dict[str, Any]]] = {}
+    for row in view.state.stored.values():
         if row.year != year or row.period != number or row.employee_id not in c.employees:
             continue
         grouped.setdefault(row.employee_id, []).append(
-            {
-                "variableWageComponentId": rest_id("component", row.id),
-                "code": row.code,
-                "value": row.value,
-                "comment": row.comment,
-                "costCenterId": (
-                    None
-                    if row.cost_center_id is None
-                    else rest_id("costcenter", row.cost_center_id)
-                ),
-                "costUnitId": (
-                    None if row.cost_unit_id is None else rest_id("costunit", row.cost_unit_id)
-                ),
-            }
+            view.record(
+                "component",
+                {
+                    "variableWageComponentId": rest_id("component", row.id),
+                    "code": row.code,
+                    "value": row.value,
+                    "comment": row.comment,
+                    "costCenterId": (
+                        None
+                        if row.cost_center_id is None
+                        else rest_id("costcenter", row.cost_center_id)
+                    ),
+                    "costUnitId": (
+                        None if row.cost_unit_id is None else rest_id("costunit", row.cost_unit_id)
+                    ),
+                },
+            )
         )
     items = [
-        {"employeeId": rest_id("employee", emp), "variablewagecomponents": rows}
+        view.record(
+            "employee_components",
+            {"employeeId": rest_id("employee", emp), "variablewagecomponents": rows},
+        )
         for emp, rows in grouped.items()
         if not only or rest_id("employee", emp) == only.lower()
     ]
-    return _page(request, items)
+    return view.page(items)
 
 
-def insert_component(state, account, request, employee):
-    from .soap import Fault, _check_period
-
-    e = _employee(state, account, employee)
+def insert_component(view: _View, employee: str) -> Reply:
+    state = view.state
+    e = own_employee(state, view.account, soap_id("employee", employee, state))
     c = state.data.companies[e.company_id]
     try:
-        body = json.loads(request.get_data(), parse_float=Decimal)
+        body = json.loads(view.request.get_data(), parse_float=Decimal)
     except ValueError:
         raise _invalid("body", "not JSON") from None
     if not isinstance(body, dict):
@@ -679,17 +625,17 @@ def insert_component(state, account, request, employee):
     number = details.get("period", c.period[1])
     if not isinstance(year, int) or not isinstance(number, int):
         raise _invalid("periodDetails", "year and period are whole numbers")
-    unprotected = bool(body.get("unprotectedMode", False))
-    try:
-        _check_period(c, year, number, unprotected)
-    except Fault as fault:
-        # "... ---> 2011: Protected Period, use UnprotectedMode" → the reason after the code
-        reason = fault.faultstring.rsplit("---> ", 1)[-1].split(": ", 1)[-1]
-        raise _invalid("periodDetails", reason) from None
-    if code not in c.wage_codes():
-        raise _invalid("code", "Invalid Wage Code")
-    cost_center_id = _optional(state, body.get("costCenterId"), "costcenter", c.cost_centers)
-    cost_unit_id = _optional(state, body.get("costUnitId"), "costunit", c.cost_units)
+    cost_center_id = _optional_id(state, body.get("costCenterId"), "costcenter")
+    cost_unit_id = _optional_id(state, body.get("costUnitId"), "costunit")
+    check_component(
+        c,
+        year=year,
+        period=number,
+        unprotected=bool(body.get("unprotectedMode", False)),
+        code=code,
+        cost_center_id=cost_center_id,
+        cost_unit_id=cost_unit_id,
+    )
     new_id = state.store_component(
         employee_id=e.id,
         code=code,
@@ -704,27 +650,29 @@ def insert_component(state, account, request, employee):
     return 201, {"variableWagecomponentId": rest_id("component", new_id)}
 
 
-def _optional(state: SandboxState, guid: Any, kind: str, rows: dict) -> int | None:
-    name = {"costcenter": "costCenterId", "costunit": "costUnitId"}[kind]
+def _optional_id(state: SandboxState, guid: Any, kind: str) -> int | None:
     if guid in (None, ""):
         return None
     int_id = soap_id(kind, str(guid), state)
-    if int_id is None or int_id not in rows:
-        raise _invalid(name, f"Invalid {name}")
+    if int_id is None:  # a GUID that is nothing of this kind: as unknown as a missing row
+        raise Refusal(
+            Reason.COST_CENTER_UNKNOWN if kind == "costcenter" else Reason.COST_UNIT_UNKNOWN
+        )
     return int_id
 
 
-def delete_component(state, account, request, employee, component):
-    e = _employee(state, account, employee)
+def delete_component(view: _View, employee: str, component: str) -> Reply:
+    state = view.state
+    e = own_employee(state, view.account, soap_id("employee", employee, state))
     component_id = soap_id("component", component, state)
     row = None if component_id is None else state.stored.get(component_id)
-    if row is None or row.employee_id != e.id:
+    if component_id is None or row is None or row.employee_id != e.id:
         raise ApiError(40401, "Wage component not found.")
     del state.stored[component_id]
     return 204, None
 
 
-HANDLERS = {
+HANDLERS: dict[str, Callable[..., Reply]] = {
     "debtors": debtors,
     "companies": companies,
     "debtor_companies": debtor_companies,

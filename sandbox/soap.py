@@ -1,21 +1,31 @@
-"""The sandbox's SOAP 1.1 endpoint: read a request as Nmbrs does, answer as Nmbrs does.
+"""The sandbox's SOAP face: read a request as Nmbrs' SOAP API v3 does, answer as it does.
 
 Built from ``API.md`` and the published WSDLs (v2.1 element names, v3 namespaces and header),
 never from what Brygga's client happens to send. Replies mimic ASP.NET ASMX: UTF-8 XML with
-``soap``/``xsi``/``xsd`` prefixes, optional elements omitted, faults as HTTP 500.
+``soap``/``xsi``/``xsd`` prefixes, optional elements omitted, faults as HTTP 500. What Nmbrs
+refuses is decided in ``rules.py`` (shared with the REST face) and said here as a fault.
+
+Nmbrs retires SOAP on 1 March 2027: deleting this file removes the SOAP face and nothing else
+(``app.py`` serves without it).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import socket
+import time
+from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from xml.sax.saxutils import escape
 
 from lxml import etree
+from werkzeug.wrappers import Request as HttpRequest
+from werkzeug.wrappers import Response
 
-from .data import Account, CompanyRow, EmployeeRow
-from .state import SandboxState
+from .data import Account, CompanyRow
+from .rules import Reason, Refusal, check_component, own_company, own_debtor, own_employee
+from .state import Failure, SandboxState
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
@@ -45,6 +55,22 @@ FAULT_TEXTS = {
     2037: "Invalid Cost Center Id",
     2038: "Invalid Cost Center Code",
     9999: "Unknown error",
+}
+
+# How the SOAP face says each refusal of the shared rules: Nmbrs' documented code.
+REFUSAL_CODES: dict[Reason, int] = {
+    Reason.DEBTOR_FORBIDDEN: 1003,
+    Reason.COMPANY_UNKNOWN: 2004,
+    Reason.COMPANY_FORBIDDEN: 2004,
+    Reason.EMPLOYEE_UNKNOWN: 2003,
+    Reason.EMPLOYEE_FORBIDDEN: 2003,
+    Reason.PERIOD_INVALID: 2006,
+    Reason.PERIOD_PROTECTED: 2011,
+    Reason.PERIOD_DECLARED: 2012,
+    Reason.WAGE_CODE_UNKNOWN: 2002,
+    Reason.COST_CENTER_UNKNOWN: 2037,
+    # Nmbrs documents no code for an unknown cost unit; 9999 is its catch-all.
+    Reason.COST_UNIT_UNKNOWN: 9999,
 }
 
 _DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
@@ -192,27 +218,6 @@ def handler(service: str, operation: str):
     return register
 
 
-def _own_company(state: SandboxState, account: Account, company_id: int) -> CompanyRow:
-    company = state.data.companies.get(company_id)
-    if company is None or company.debtor_id not in account.debtor_ids:
-        raise nmbrs_fault(2004)
-    return company
-
-
-def _own_employee(state: SandboxState, account: Account, employee_id: int) -> EmployeeRow:
-    employee = state.employee(employee_id)
-    if employee is None or state.data.companies[employee.company_id].debtor_id not in (
-        account.debtor_ids
-    ):
-        raise nmbrs_fault(2003)
-    return employee
-
-
-def _own_debtor(account: Account, debtor_id: int) -> None:
-    if debtor_id not in account.debtor_ids:
-        raise nmbrs_fault(1003)
-
-
 def _company_xml(c: CompanyRow) -> str:
     return (
         f"<Company>{_e('ID', c.id)}{_e('Number', c.number)}{_e('Name', c.name)}"
@@ -235,8 +240,7 @@ def debtor_list(state, account, req):
 
 @handler("DebtorService", "Department_GetList")
 def department_list(state, account, req):
-    debtor_id = req.int("DebtorId")
-    _own_debtor(account, debtor_id)
+    debtor_id = own_debtor(account, req.int("DebtorId"))
     return "".join(
         f"<Department>{_e('Id', r.id)}{_e('Code', r.code)}{_e('Description', r.description)}"
         "</Department>"
@@ -253,8 +257,7 @@ def company_list(state, account, req):
 
 @handler("CompanyService", "List_GetByDebtor")
 def company_by_debtor(state, account, req):
-    debtor_id = req.int("DebtorId")
-    _own_debtor(account, debtor_id)
+    debtor_id = own_debtor(account, req.int("DebtorId"))
     return "".join(
         _company_xml(c) for c in state.data.companies.values() if c.debtor_id == debtor_id
     )
@@ -262,7 +265,7 @@ def company_by_debtor(state, account, req):
 
 @handler("CompanyService", "Company_GetCurrentPeriod")
 def current_period(state, account, req):
-    year, period, kind = _own_company(state, account, req.int("CompanyId")).period
+    year, period, kind = own_company(state, account, req.int("CompanyId")).period
     return f"{year}-{period}-{kind}"
 
 
@@ -275,17 +278,17 @@ def _wage_codes(model: dict[int, str]) -> str:
 
 @handler("CompanyService", "WageModel_GetWageCodes")
 def wage_model(state, account, req):
-    return _wage_codes(_own_company(state, account, req.int("CompanyId")).wage_model)
+    return _wage_codes(own_company(state, account, req.int("CompanyId")).wage_model)
 
 
 @handler("CompanyService", "WageModel2_GetWageCodes")
 def wage_model2(state, account, req):
-    return _wage_codes(_own_company(state, account, req.int("CompanyId")).wage_model2)
+    return _wage_codes(own_company(state, account, req.int("CompanyId")).wage_model2)
 
 
 @handler("CompanyService", "CostCenter_GetList")
 def cost_center_list(state, account, req):
-    company = _own_company(state, account, req.int("CompanyId"))
+    company = own_company(state, account, req.int("CompanyId"))
     return "".join(
         f"<CostCenter>{_e('Code', r.code)}{_e('Description', r.description)}{_e('Id', r.id)}"
         "</CostCenter>"
@@ -295,7 +298,7 @@ def cost_center_list(state, account, req):
 
 @handler("CompanyService", "CostUnit_GetList")
 def cost_unit_list(state, account, req):
-    company = _own_company(state, account, req.int("CompanyId"))
+    company = own_company(state, account, req.int("CompanyId"))
     return "".join(
         f"<CostUnit>{_e('Id', r.id)}{_e('Code', r.code)}{_e('Description', r.description)}"
         "</CostUnit>"
@@ -313,7 +316,7 @@ def employee_type_list(state, account, req):
 
 @handler("EmployeeService", "List_GetByCompany")
 def employee_list(state, account, req):
-    company = _own_company(state, account, req.int("CompanyId"))
+    company = own_company(state, account, req.int("CompanyId"))
     # v3 takes EmployeeType; a v2.1-style request with "active" has no EmployeeType and fails.
     employee_type = req.int("EmployeeType")
     return "".join(
@@ -323,37 +326,34 @@ def employee_list(state, account, req):
     )
 
 
-def _check_period(company: CompanyRow, year: int, period: int, unprotected: bool) -> None:
-    _, _, kind = company.period
-    last = {"M": 12, "4W": 13, "W": 53}.get(kind, 12)
-    if not (2000 <= year <= 2100 and 1 <= period <= last):
-        raise nmbrs_fault(2006)
-    if (year, period) in company.declared:
-        raise nmbrs_fault(2012)
-    if (year, period) < company.period[:2] and not unprotected:
-        raise nmbrs_fault(2011)
-
-
 def _read_component(
-    state: SandboxState, account: Account, req: Request, el, employee_id: int, period_args
-) -> dict:
-    employee = _own_employee(state, account, employee_id)
+    state: SandboxState,
+    account: Account,
+    req: Request,
+    el: etree._Element,
+    employee_id: int | None,
+    period_args: tuple[int, int, bool],
+) -> dict[str, Any]:
+    employee = own_employee(state, account, employee_id)
     company = state.data.companies[employee.company_id]
     year, period, unprotected = period_args
-    _check_period(company, year, period, unprotected)
+    # ASMX reads the whole body before the method runs: malformed values fail first.
     code = req.int("Code", el)
     value = req.decimal("Value", el)
     cost_center_id = req.int("CostCenterId", el, nillable=True)
     cost_unit_id = req.int("CostUnitId", el, nillable=True)
-    if code not in company.wage_codes():
-        raise nmbrs_fault(2002)
-    if cost_center_id is not None and cost_center_id not in company.cost_centers:
-        raise nmbrs_fault(2037)
-    if cost_unit_id is not None and cost_unit_id not in company.cost_units:
-        # Nmbrs documents no code for an unknown cost unit; 9999 is its catch-all.
-        raise nmbrs_fault(9999)
+    assert code is not None  # not nillable: req.int raised
+    check_component(
+        company,
+        year=year,
+        period=period,
+        unprotected=unprotected,
+        code=code,
+        cost_center_id=cost_center_id,
+        cost_unit_id=cost_unit_id,
+    )
     return {
-        "employee_id": employee_id,
+        "employee_id": employee.id,
         "code": code,
         "value": value,
         "year": year,
@@ -365,7 +365,9 @@ def _read_component(
 
 
 def _period_args(req: Request) -> tuple[int, int, bool]:
-    return req.int("Year"), req.int("Period"), req.bool("UnprotectedMode")
+    year, period = req.int("Year"), req.int("Period")
+    assert year is not None and period is not None  # not nillable: req.int raised
+    return year, period, req.bool("UnprotectedMode")
 
 
 @handler("EmployeeService", "WageComponentVar_Insert")
@@ -394,7 +396,7 @@ def component_insert_batch(state, account, req):
 @handler("EmployeeService", "WageComponentVar_Get")
 def component_get(state, account, req):
     employee_id = req.int("EmployeeId")
-    _own_employee(state, account, employee_id)
+    own_employee(state, account, employee_id)
     year, period = req.int("Year"), req.int("Period")
     return "".join(
         f"<WageComponent>{_e('Id', c.id)}{_e('Code', c.code)}{_e('Value', format(c.value, 'f'))}"
@@ -407,7 +409,7 @@ def component_get(state, account, req):
 @handler("EmployeeService", "WageComponent_Delete")
 def component_delete(state, account, req):
     employee_id = req.int("EmployeeId")
-    _own_employee(state, account, employee_id)
+    own_employee(state, account, employee_id)
     component_id = req.int("WageComponentID")
     row = state.stored.get(component_id)
     if row is None or row.employee_id != employee_id:
@@ -461,5 +463,121 @@ def handle(state: SandboxState, service: str, soap_action: str | None, body: byt
         )
         if account is None:
             raise nmbrs_fault(1001)
-        inner = HANDLERS[(service, operation)](state, account, Request(payload, ns))
+        try:
+            inner = HANDLERS[(service, operation)](state, account, Request(payload, ns))
+        except Refusal as refusal:
+            raise nmbrs_fault(REFUSAL_CODES[refusal.reason]) from None
         return result_body(service, operation, inner)
+
+
+# --- over HTTP, and the ways a broken Nmbrs answers ------------------------------------------
+
+SERVICE_PATH = re.compile(r"^/soap/v3/(\w+)\.asmx$")
+_XML = "text/xml; charset=utf-8"
+
+_HTML_PAGE = (
+    "<!DOCTYPE html><html><head><title>{status}</title></head><body><h1>{status}</h1>"
+    "<p>The server is temporarily unable to service your request. Please try again later.</p>"
+    "</body></html>"
+)
+
+_ENVELOPE_HEAD = (
+    '<?xml version="1.0" encoding="utf-8"?><soap:Envelope '
+    'xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+)
+
+_XXE = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<!DOCTYPE soap:Envelope [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+    '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+    '<{op}Response xmlns="https://api.nmbrs.nl/soap/v3/{service}"><{op}Result>&xxe;'
+    "</{op}Result></{op}Response></soap:Body></soap:Envelope>"
+)
+
+
+def _billion_laughs(service: str, op: str) -> str:
+    entities = ['<!ENTITY lol0 "lol">'] + [
+        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)
+    ]
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f"<!DOCTYPE soap:Envelope [{''.join(entities)}]>"
+        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+        f'<{op}Response xmlns="https://api.nmbrs.nl/soap/v3/{service}"><{op}Result>&lol9;'
+        f"</{op}Result></{op}Response></soap:Body></soap:Envelope>"
+    )
+
+
+def serve(state: SandboxState, request: HttpRequest, wait_latency: Callable[[], None]) -> Response:
+    """Answer one HTTP request to ``/soap/v3/{Service}.asmx``, with the failures set."""
+    match = SERVICE_PATH.match(request.path)
+    if not match or match.group(1) not in SERVICES:
+        return Response("Not Found", status=404, content_type="text/html")
+    service = match.group(1)
+    if request.method != "POST":
+        return Response(
+            "The sandbox does not serve WSDLs; see shared/nmbrs/wsdl.",
+            status=405 if "wsdl" not in request.query_string.decode().lower() else 404,
+            content_type="text/plain",
+        )
+    if request.mimetype not in ("text/xml", "application/soap+xml"):
+        return Response("Unsupported Media Type", status=415, content_type="text/plain")
+    body = request.get_data(cache=False)
+    wait_latency()
+    soap_action = request.headers.get("SOAPAction")
+    operation = operation_from_action(service, soap_action) or ""
+    failure = state.pick_failure(operation)
+    if failure is not None and not failure.after:
+        return fail(state, failure, service, operation or "List_GetAll", request)
+    try:
+        response = Response(handle(state, service, soap_action, body), content_type=_XML)
+    except Fault as fault:
+        response = Response(fault_body(fault), status=500, content_type=_XML)
+    if failure is not None:  # carried out; now the answer is lost on the way back
+        return fail(state, failure, service, operation or "List_GetAll", request)
+    return response
+
+
+def fail(
+    state: SandboxState, failure: Failure, service: str, op: str, request: HttpRequest
+) -> Response:
+    """Answer the way a broken Nmbrs or its load balancer would."""
+    mode = failure.mode
+    if mode == "fault":
+        return Response(fault_body(nmbrs_fault(failure.code)), status=500, content_type=_XML)
+    if mode in ("html503", "html502"):
+        status = "503 Service Unavailable" if mode == "html503" else "502 Bad Gateway"
+        return Response(_HTML_PAGE.format(status=status), status=status, content_type="text/html")
+    if mode == "drop":
+        sock = request.environ.get("werkzeug.socket")
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+        return Response(b"", status=200)
+    if mode == "malformed":
+        return Response(
+            _ENVELOPE_HEAD + f"<{op}Response><{op}Result><Item><Id>1</I", content_type=_XML
+        )
+    if mode == "unexpected":
+        return Response('<?xml version="1.0"?><status>maintenance</status>', content_type=_XML)
+    if mode == "xxe":
+        return Response(_XXE.format(op=op, service=service), content_type=_XML)
+    if mode == "billion_laughs":
+        return Response(_billion_laughs(service, op), content_type=_XML)
+    if mode == "stall":
+        return Response(_stall(state), content_type=_XML)
+    if mode == "endless":
+        return Response(_endless(state, op), content_type=_XML)
+    raise AssertionError(mode)  # pragma: no cover - set_failure validates modes
+
+
+def _stall(state: SandboxState) -> Iterator[bytes]:
+    yield _ENVELOPE_HEAD.encode()
+    state.closing.wait(state.stall_seconds)
+
+
+def _endless(state: SandboxState, op: str) -> Iterator[bytes]:
+    yield (_ENVELOPE_HEAD + f"<{op}Response><{op}Result>").encode()
+    deadline = time.monotonic() + 600
+    # Small pieces often enough that no read timeout ever fires.
+    while time.monotonic() < deadline and not state.closing.wait(0.02):
+        yield b"<Item><Id>1</Id></Item>" * 4

@@ -22,7 +22,7 @@ from .data import (
     demo_dataset,
 )
 from .oauth import OAuthServer
-from .rest import RestControl
+from .rest_control import RestControl
 
 FAILURE_MODES = (
     "fault",  # HTTP 500 with a SOAP fault (code configurable, default 9999)

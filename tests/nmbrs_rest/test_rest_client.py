@@ -222,7 +222,7 @@ def test_other_customers_debtor_is_forbidden(nmbrs, make_client):
     (other_debtor,) = other.debtors()
     with pytest.raises(NmbrsPermissionError) as caught:
         nmbrs.companies(other_debtor.id)
-    assert caught.value.code == 40306
+    assert caught.value.code == 40303  # Unauthorized_AccessData, as the spec lists
     assert "tillgång" in caught.value.user_message
     with pytest.raises(NmbrsPermissionError):
         nmbrs.departments(other_debtor.id)

@@ -152,3 +152,56 @@ class _NoTokens:
 
     def refresh(self, stale):
         raise AssertionError("not used")
+
+
+def _listed_codes(spec) -> dict[int, str]:
+    codes = {}
+    for response in spec["components"]["responses"].values():
+        for example in response["content"]["application/json"].get("examples", {}).values():
+            codes[example["value"]["code"]] = example["value"]["title"]
+    return codes
+
+
+def test_the_client_and_the_sandbox_know_exactly_the_codes_the_spec_lists(spec):
+    from sandbox.rest import ERRORS
+    from webapp.nmbrs.rest.errors import SPEC_CODES
+
+    listed = _listed_codes(spec)
+    assert listed == SPEC_CODES
+    assert {code: title for code, (_, _, title, _) in ERRORS.items()} == listed
+    assert 40306 not in listed and 40301 not in listed  # what the client once expected
+
+
+# The sandbox's record shapes and the schemas they answer with.
+SHAPES = {
+    "debtor": ("Debtor", None),
+    "company": ("Company", None),
+    "period": ("CompanyPeriod", None),
+    "period.period": ("Period", None),
+    "wage_model": ("WageModel", None),
+    "wage_code": ("WageModel", "wageCodes"),
+    "cost_center": ("CostCenter", None),
+    "cost_unit": ("CostUnit", None),
+    "department": ("DepartmentWithManagers", None),
+    "employee": ("EmployeeList", None),
+    "employee_basic": ("EmployeeBasic", None),
+    "employee_components": ("EmployeeVariableWageComponents", None),
+    "component": ("EmployeeVariableWageComponents", "variablewagecomponents"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_the_optional_fields_reading_keeps_what_the_spec_requires_and_no_more(spec, shape):
+    from sandbox.rest import REQUIRED
+
+    name, items_of = SHAPES[shape]
+    schema = _resolve(spec, spec["components"]["schemas"][name])
+    if items_of:
+        schema = _resolve(spec, _resolve(spec, schema["properties"][items_of])["items"])
+    required = set(schema.get("required", ()))
+    kept = set(REQUIRED[shape])
+    assert required <= kept, f"{shape}: the reading drops required {required - kept}"
+    for extra in kept - required:  # only the record's own id and its child lists
+        field = _resolve(spec, schema["properties"][extra])
+        is_id = extra == "id" or (extra.endswith("Id") and field.get("format") == "uuid")
+        assert is_id or field.get("type") in ("array", "object"), f"{shape}: keeps {extra}"

@@ -12,6 +12,7 @@ import requests
 from webapp.nmbrs import (
     NmbrsAuthError,
     NmbrsError,
+    NmbrsIncompleteList,
     NmbrsPermissionError,
     NmbrsProtocolError,
     NmbrsQuotaExceeded,
@@ -172,10 +173,12 @@ def test_next_page_links_never_take_the_token_to_another_host(make_client, raw_s
     ("status", "code", "expected"),
     [
         (401, 40101, NmbrsAuthError),
-        (403, 40306, NmbrsPermissionError),
+        (401, 40102, NmbrsAuthError),
         (403, 40303, NmbrsPermissionError),
+        (403, 40304, NmbrsPermissionError),
         (400, 40033, NmbrsValidationError),
         (404, 40401, NmbrsValidationError),
+        (404, 40404, NmbrsValidationError),
         (429, 42908, NmbrsRateLimited),
         (429, 42909, NmbrsQuotaExceeded),
         (500, 50001, NmbrsUnavailable),
@@ -197,6 +200,102 @@ def test_error_bodies_map_to_typed_errors(status, code, expected):
     assert error.code == code
     assert "T; D; code: Invalid Wage Code" in error.message
     assert error.user_message
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (403, 40306, NmbrsPermissionError),  # not in the spec: read as its status says
+        (403, 40301, NmbrsPermissionError),
+        (401, 40199, NmbrsAuthError),
+        (429, 12345, NmbrsRateLimited),
+        (400, 42909, NmbrsValidationError),  # a quota code on a 400 is still a 400
+        (404, 99999, NmbrsValidationError),
+        (500, 40303, NmbrsUnavailable),
+        (503, None, NmbrsUnavailable),
+    ],
+)
+def test_codes_the_spec_does_not_list_are_read_by_their_status(status, code, expected):
+    error = error_from_rest(status, {"httpStatus": status, "code": code, "title": "T"})
+    assert type(error) is expected
+    assert error.user_message
+
+
+def test_the_admin_reads_what_the_spec_code_means():
+    access = error_from_rest(403, {"code": 40303, "title": "Unauthorized_AccessData"})
+    subscription = error_from_rest(403, {"code": 40304, "title": "Invalid_Subscription"})
+    unknown = error_from_rest(403, {"code": 40306, "title": "Unauthorized_Debtor"})
+    assert "tillgång till den här kunden eller det här företaget" in access.user_message
+    assert "abonnemang" in subscription.user_message
+    assert unknown.user_message not in (access.user_message, subscription.user_message)
+    assert "behörighet" in unknown.user_message
+
+
+def test_a_record_seen_on_two_pages_is_kept_once(make_client, raw_server):
+    pages = {
+        "1": ["a", "b", "c"],
+        "2": ["c", "d"],  # "c" again: the list moved while it was read
+    }
+    url = raw_server(_list_app(pages, total=4))
+    debtors = make_client(base_url=url).debtors()
+    assert [d.id for d in debtors] == [_guid(x) for x in "abcd"]
+
+
+def test_a_total_that_changes_between_pages_is_an_error(make_client, raw_server):
+    url = raw_server(_list_app({"1": ["a", "b"], "2": ["c"]}, total={"1": 4, "2": 3}))
+    with pytest.raises(NmbrsIncompleteList, match="changed"):
+        make_client(base_url=url).debtors()
+
+
+def test_a_page_that_only_repeats_earlier_ones_stops_the_read(make_client, raw_server):
+    url = raw_server(
+        _list_app({"1": ["a", "b"], "2": ["a", "b"], "3": ["a", "b"]}, links_only=True)
+    )
+    with pytest.raises(NmbrsProtocolError, match="repeats"):
+        make_client(base_url=url).debtors()
+
+
+def test_a_reply_for_another_page_than_asked_is_refused(make_client, raw_server):
+    url = raw_server(_list_app({"1": ["a"], "2": ["b"]}, total=2, number="1"))
+    with pytest.raises(NmbrsProtocolError, match="asked for page 2, got page 1"):
+        make_client(base_url=url).debtors()
+
+
+def test_records_without_their_id_are_left_out_and_the_rest_come(make_client, raw_server):
+    url = raw_server(_list_app({"1": ["a", None, "b"]}, total=3))
+    assert [d.id for d in make_client(base_url=url).debtors()] == [_guid("a"), _guid("b")]
+
+
+def _guid(letter: str) -> str:
+    return f"0000000{letter}-0000-0000-0000-000000000000"
+
+
+def _list_app(pages, *, total=None, number=None, links_only=False):
+    """A REST list served from ``pages`` (page number → record letters; ``None``: no id),
+    with ``totalRecords`` = ``total`` (or per page) and ``totalPages`` = how many pages
+    (with ``links_only``: no totals, a ``nextPage`` link on every page instead)."""
+    last = str(len(pages))
+
+    def app(environ, start_response):
+        query = dict(p.split("=", 1) for p in environ["QUERY_STRING"].split("&") if "=" in p)
+        page = query.get("pageNumber", "1")
+        pagination = {"pageNumber": int(number or page), "pageSize": 100}
+        if links_only:
+            pagination["nextPage"] = f"http://{environ['HTTP_HOST']}/api/debtors?pageNumber=" + str(
+                int(page) + 1
+            )
+        else:
+            pagination["totalPages"] = int(last)
+        if total is not None:
+            pagination["totalRecords"] = total[page] if isinstance(total, dict) else total
+        data = [
+            {"number": "1"} if x is None else {"debtorId": _guid(x), "number": "1"}
+            for x in pages.get(page, [])
+        ]
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps({"pagination": pagination, "data": data}).encode()]
+
+    return app
 
 
 def test_non_json_errors_map_by_status():

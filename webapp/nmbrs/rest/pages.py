@@ -45,6 +45,7 @@ class Pagination:
     """What one page says about the list; every field may be missing (``None``)."""
 
     number: int | None = None
+    size: int | None = None
     total_pages: int | None = None
     total_records: int | None = None
     next_page: str | None = None
@@ -56,6 +57,7 @@ class Pagination:
         link = value.get("nextPage")
         return cls(
             number=_count(value.get("pageNumber")),
+            size=_count(value.get("pageSize")) or None,
             total_pages=_count(value.get("totalPages")),
             total_records=_count(value.get("totalRecords")),
             next_page=link if isinstance(link, str) and link.strip() else None,
@@ -146,8 +148,9 @@ class PagedList:
             return False
         if page.total_records is not None:
             return len(self.records) < page.total_records
-        # Nothing says how long the list is: a full page may have another after it.
-        return len(rows) >= self.page_size
+        # Nothing says how long the list is: a full page (of the size Nmbrs says it served,
+        # which may be less than asked) may have another after it.
+        return len(rows) >= (page.size or self.page_size)
 
     def _check(self) -> None:
         if len(self._totals) > 1:
