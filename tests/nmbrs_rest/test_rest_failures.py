@@ -318,3 +318,35 @@ def test_the_rest_and_oauth_knobs_are_reachable_over_the_control_api(nmbrs, sand
     assert post("rest/nope", {}).status_code == 400
     guid = post("rest/rest_id", {"kind": "company", "id": 100003}).json()["id"]
     assert len(guid) == 36
+
+
+def test_a_component_seen_on_two_pages_is_read_back_once(make_client, raw_server):
+    employee, company = _guid("e"), _guid("c")
+
+    def component(letter: str, value: str) -> dict:
+        return {"variableWageComponentId": _guid(letter), "code": 5500, "value": value}
+
+    pages = {
+        "1": [{"employeeId": employee, "variablewagecomponents": [component("a", "10")]}],
+        # The same employee again: one component repeated, one new.
+        "2": [
+            {
+                "employeeId": employee,
+                "variablewagecomponents": [component("a", "10"), component("b", "10")],
+            }
+        ],
+    }
+
+    def app(environ, start_response):
+        page = "2" if "pageNumber=2" in environ["QUERY_STRING"] else "1"
+        body = {
+            "pagination": {"pageNumber": int(page), "totalPages": 2, "totalRecords": 2},
+            "data": pages[page],
+        }
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+
+    client = make_client(base_url=raw_server(app))
+    found = client.wage_components(employee, year=2026, period=11, company_id=company)
+    # Two amounts of 10 went out, and two came back: neither is lost, none is counted twice.
+    assert sorted(c.id for c in found) == [_guid("a"), _guid("b")]

@@ -85,7 +85,8 @@ RECORD_IDS: dict[str, str] = {
     "cost_units": "costUnitId",
     "departments": "departmentId",
     "employees": "employeeId",
-    "components": "employeeId",
+    # Not "components": its records are per employee, and one employee's components could
+    # come in two records; wage_components keeps each component once by its own id instead.
 }
 
 # REST periodType → the SOAP period kind PayrollPeriod carries.
@@ -392,6 +393,7 @@ class NmbrsRestClient:
         company = _guid(company_id, "company_id") if company_id else self._company_of(employee)
         params = {"employeeId": employee, "year": int(year), "period": int(period)}
         result: list[WageComponent] = []
+        seen: set[str] = set()
         for row in self._list("components", params, companyId=company):
             # Filter again: the server's employee filter is documented but not confirmed.
             if str(row.get("employeeId") or "").lower() != employee:
@@ -400,6 +402,9 @@ class NmbrsRestClient:
                 comp_id = c.get("variableWageComponentId") or c.get("variableWagecomponentId")
                 if not isinstance(comp_id, str) or not _is_int(c.get("code")):
                     raise NmbrsProtocolError("variable wage component without id or code")
+                if comp_id.lower() in seen:  # on two pages: the list moved while read
+                    continue
+                seen.add(comp_id.lower())
                 result.append(
                     WageComponent(
                         comp_id.lower(),
