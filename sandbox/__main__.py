@@ -61,6 +61,11 @@ def main(argv: list[str] | None = None) -> None:
         "oauth/<method>, rest/<method>)",
         flush=True,
     )
+    print(
+        f"REST readings: POST {base}/_sandbox/rest/set_reading with links, totals, "
+        "optional_fields, page_size_limit, withhold (see sandbox/rest_control.py)",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
