@@ -22,7 +22,10 @@ def main() -> None:
         # Nightly syncs at 02:00 Europe/Stockholm, hourly catch-up and reaping: the schedule
         # itself is a pure function of "now" (webapp.services.nightly.plan).
         try:
-            with app.app_context():
+            from webapp.tenancy import all_organizations
+
+            # The schedule spans every organization, and says so.
+            with app.app_context(), all_organizations():
                 from webapp.extensions import db
                 from webapp.services import sync
 

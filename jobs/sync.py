@@ -12,9 +12,11 @@ log = logging.getLogger("jobs.sync")
 def run(run_id: int) -> str:
     """Run one queued `SyncRun` (enqueued by `sync.request_sync` as `sync-recipient-<id>`)."""
     from webapp.extensions import db
+    from webapp.models import SyncRun
     from webapp.services import sync
+    from webapp.tenancy import tenant_of
 
-    with job_app().app_context():
+    with job_app().app_context(), tenant_of(SyncRun, run_id):
         try:
             result = sync.execute(run_id)
             return result.status.value if result is not None else "stale"
@@ -27,8 +29,9 @@ def nightly(recipient_id: int) -> str:
     from webapp.extensions import db
     from webapp.models import ReportRecipient
     from webapp.services import sync
+    from webapp.tenancy import tenant_of
 
-    with job_app().app_context():
+    with job_app().app_context(), tenant_of(ReportRecipient, recipient_id):
         try:
             recipient = db.session.get(ReportRecipient, recipient_id)
             if (
@@ -53,8 +56,9 @@ def keep_alive(connection_id: int) -> str:
     from webapp.models import NmbrsApi, NmbrsConnection
     from webapp.nmbrs import NmbrsConsentExpired
     from webapp.services import nmbrs_access, sync
+    from webapp.tenancy import tenant_of
 
-    with job_app().app_context():
+    with job_app().app_context(), tenant_of(NmbrsConnection, connection_id):
         try:
             connection = db.session.get(NmbrsConnection, connection_id)
             if connection is None or connection.api != NmbrsApi.REST:

@@ -28,8 +28,8 @@ def test_log_lines_are_json_with_request_and_organization(app, people):
     logger.addHandler(handler)
     try:
         with app.test_request_context("/settings/", headers={"X-Request-ID": "req-1"}):
+            user = get_user(email)  # before the request states its (anonymous) scope
             app.preprocess_request()
-            user = get_user(email)
             login_user(user)
             logger.warning("probe %s", 42)
     finally:

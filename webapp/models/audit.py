@@ -13,6 +13,7 @@ from webapp.models.organization import Organization, User
 
 
 class AuditEvent(db.Model):
+    __tenant__ = "organization_id"  # the tenant guard filters on it (webapp.tenancy)
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))

@@ -18,6 +18,7 @@ from webapp.models.recipient import ReportRecipient
 
 
 class CatalogItem:
+    __tenant__ = "recipient"  # owned through its recipient (webapp.tenancy)
     id: Mapped[int] = mapped_column(primary_key=True)
     # The SOAP id (for wage types: the wage code). None for an item first seen over REST.
     nmbrs_id: Mapped[int | None] = mapped_column(Integer)

@@ -46,6 +46,7 @@ class LineKind(enum.StrEnum):
 
 
 class ExpenseReport(TimestampMixin, db.Model):
+    __tenant__ = "organization_id"  # the tenant guard filters on it (webapp.tenancy)
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
     employee_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
@@ -91,6 +92,7 @@ class ExpenseReport(TimestampMixin, db.Model):
 
 
 class ExpenseLine(TimestampMixin, db.Model):
+    __tenant__ = "report"  # owned through its report (webapp.tenancy)
     id: Mapped[int] = mapped_column(primary_key=True)
     report_id: Mapped[int] = mapped_column(
         ForeignKey("expense_report.id", ondelete="CASCADE"), index=True
@@ -176,6 +178,8 @@ class ExpenseLine(TimestampMixin, db.Model):
 class Receipt(TimestampMixin, db.Model):
     """A receipt's file, in the database so that a PaaS needs no disk."""
 
+    __tenant__ = "line"  # owned through its line (webapp.tenancy)
+
     id: Mapped[int] = mapped_column(primary_key=True)
     line_id: Mapped[int] = mapped_column(
         ForeignKey("expense_line.id", ondelete="CASCADE"), unique=True
@@ -192,6 +196,8 @@ class Receipt(TimestampMixin, db.Model):
 class AllowancePolicy(TimestampMixin, db.Model):
     """What the organization pays, from a date on. A None amount means Skatteverket's
     tax-free amount for the day (so nothing is taxable)."""
+
+    __tenant__ = "organization_id"  # the tenant guard filters on it (webapp.tenancy)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
@@ -212,6 +218,8 @@ class AllowancePolicy(TimestampMixin, db.Model):
 class ForeignPerDiemTable(TimestampMixin, db.Model):
     """Skatteverket's foreign per-diem table for a year that Brygga does not ship, imported by
     an admin of the organization (the CSV text as imported, parsed on use)."""
+
+    __tenant__ = "organization_id"  # the tenant guard filters on it (webapp.tenancy)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)

@@ -33,6 +33,8 @@ ACTIVE_STATUSES = (SyncStatus.QUEUED, SyncStatus.RUNNING)
 class SyncRun(TimestampMixin, db.Model):
     """One sync of a recipient's catalogues; `created_at` is when it was asked for."""
 
+    __tenant__ = "recipient"  # owned through its recipient (webapp.tenancy)
+
     id: Mapped[int] = mapped_column(primary_key=True)
     recipient_id: Mapped[int] = mapped_column(ForeignKey("report_recipient.id"), index=True)
     trigger: Mapped[SyncTrigger] = mapped_column(string_enum(SyncTrigger))
@@ -75,10 +77,14 @@ class SyncAlert(db.Model):
     A new e-mail goes out only when the fingerprint changes; a successful sync deletes the row.
     """
 
+    __tenant__ = "recipient"  # owned through its recipient (webapp.tenancy)
+
     id: Mapped[int] = mapped_column(primary_key=True)
     recipient_id: Mapped[int] = mapped_column(ForeignKey("report_recipient.id"), unique=True)
     fingerprint: Mapped[str] = mapped_column(String(120))
     notified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    recipient: Mapped[ReportRecipient] = relationship()
 
 
 def aware(value: datetime) -> datetime:

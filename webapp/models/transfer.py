@@ -63,6 +63,7 @@ LIVE_LINE_STATUSES = (LineStatus.PENDING, LineStatus.SENDING, LineStatus.SENT)
 
 
 class Transfer(TimestampMixin, db.Model):
+    __tenant__ = "organization_id"  # the tenant guard filters on it (webapp.tenancy)
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
     recipient_id: Mapped[int] = mapped_column(ForeignKey("report_recipient.id"), index=True)
@@ -132,6 +133,8 @@ class Transfer(TimestampMixin, db.Model):
 class TransferReport(db.Model):
     """A report in a transfer, and what became of it."""
 
+    __tenant__ = "transfer"  # owned through its transfer (webapp.tenancy)
+
     id: Mapped[int] = mapped_column(primary_key=True)
     transfer_id: Mapped[int] = mapped_column(ForeignKey("transfer.id"), index=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("expense_report.id"), index=True)
@@ -148,6 +151,8 @@ class TransferReport(db.Model):
 
 class TransferLine(db.Model):
     """One pay part of an expense line, as it is (or is not) sent."""
+
+    __tenant__ = "transfer"  # owned through its transfer (webapp.tenancy)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     transfer_id: Mapped[int] = mapped_column(ForeignKey("transfer.id"), index=True)

@@ -1,0 +1,207 @@
+"""The tenant guard: every query sees one organization's rows, unless the code says otherwise.
+
+Brygga's customers share one database. Every model owned by an organization says how it is
+owned (`__tenant__`): `"organization_id"` for a row with its own column, or the name of the
+relationship to the row that owns it (a payroll employee belongs to a recipient, which belongs
+to an organization). A `do_orm_execute` hook adds `with_loader_criteria` for every such model
+to every ORM SELECT, UPDATE and DELETE, so a forgotten `organization_id` filter returns
+nothing of another customer instead of everything.
+
+Who states the organization:
+- a request: the logged-in user's organization; an anonymous request sees no organization's
+  rows (`webapp.auth.sessions` states it, see `register`);
+- a job: its entry point, from the row it was given (`tenant_of(SyncRun, run_id)`);
+- CLI commands and the clock, which work across organizations: `all_organizations()`.
+Code that states nothing gets `TenantNotStated` at its first query of an owned model, so a
+new entry point cannot silently see everyone. Inserts and changes are checked at flush too.
+
+Limits (by design of the ORM): a Core statement on a `Table` is not filtered, and
+`session.get()` of an object already in the identity map runs no query.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, false
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.sql.elements import ColumnElement
+
+DIRECT = "organization_id"  # the model has its own organization_id column
+ITSELF = "id"  # the Organization model: its own id
+
+
+class TenantNotStated(RuntimeError):
+    """Code queried an organization's rows without saying whose (see the module docstring)."""
+
+
+class TenantMismatch(RuntimeError):
+    """Code tried to write a row of another organization than the one it stated."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose rows the code may see: one organization, none (None), or every one."""
+
+    organization_id: int | None
+    every_organization: bool = False
+
+
+_scope: ContextVar[Scope | None] = ContextVar("brygga_tenant_scope", default=None)
+
+
+def current() -> Scope | None:
+    return _scope.get()
+
+
+def current_organization_id() -> int | None:
+    scope = _scope.get()
+    return scope.organization_id if scope is not None else None
+
+
+def enter(scope: Scope) -> Token[Scope | None]:
+    """Set the scope until `leave(token)` (for request hooks; code uses the context managers)."""
+    return _scope.set(scope)
+
+
+def leave(token: Token[Scope | None]) -> None:
+    _scope.reset(token)
+
+
+@contextlib.contextmanager
+def tenant(organization_id: int | None) -> Iterator[None]:
+    """Within the block, queries see only this organization's rows (None: nobody's)."""
+    token = _scope.set(Scope(organization_id))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+@contextlib.contextmanager
+def all_organizations() -> Iterator[None]:
+    """Within the block, queries see every organization: the clock, CLI commands, and the
+    few lookups that must precede knowing the organization (a login by e-mail)."""
+    token = _scope.set(Scope(None, every_organization=True))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+@contextlib.contextmanager
+def tenant_of(model: type, row_id: Any) -> Iterator[int | None]:
+    """Scope the block to the organization that owns `model` row `row_id` (a job's entry point
+    states its organization from the row it was given). A missing row: nobody's rows."""
+    from webapp.extensions import db
+
+    with all_organizations():
+        row = db.session.get(model, row_id)
+        organization_id = owner_organization_id(row) if row is not None else None
+    with tenant(organization_id):
+        yield organization_id
+
+
+def owner_organization_id(row: Any) -> int | None:
+    """The organization a row belongs to, following `__tenant__` up to the owning row."""
+    path = getattr(type(row), "__tenant__", None)
+    while path not in (DIRECT, ITSELF):
+        if path is None:
+            raise TypeError(f"{type(row).__name__} is not owned by an organization")
+        row = getattr(row, path)
+        if row is None:
+            return None
+        path = getattr(type(row), "__tenant__", None)
+    return getattr(row, path)
+
+
+def owned_models(registry: Any) -> list[type]:
+    return [m.class_ for m in registry.mappers if getattr(m.class_, "__tenant__", None)]
+
+
+def criteria(model: type, organization_id: int) -> ColumnElement[bool]:
+    """The WHERE clause that keeps `model` to one organization's rows."""
+    path = model.__tenant__  # type: ignore[attr-defined]
+    if path in (DIRECT, ITSELF):
+        return getattr(model, path) == organization_id
+    relationship = getattr(model, path)
+    parent = relationship.property.mapper.class_
+    return relationship.has(criteria(parent, organization_id))
+
+
+def _guard_statement(state: ORMExecuteState, models: list[type]) -> None:
+    if not (state.is_select or state.is_update or state.is_delete) or state.is_column_load:
+        # Column loads refresh attributes of an object that was already loaded under a scope.
+        return
+    scope = _scope.get()
+    if scope is not None and scope.every_organization:
+        return
+    touched = {mapper.class_ for mapper in state.all_mappers}
+    if scope is None:
+        owned = sorted(m.__name__ for m in models if m in touched)
+        if owned:
+            raise TenantNotStated(
+                f"query of {', '.join(owned)} without a stated organization: wrap it in "
+                "tenancy.tenant(organization_id), tenant_of(model, id) or all_organizations()"
+            )
+    organization_id = scope.organization_id if scope is not None else None
+    state.statement = state.statement.options(*_options(tuple(models), organization_id))
+
+
+@functools.lru_cache(maxsize=4096)
+def _options(models: tuple[type, ...], organization_id: int | None) -> tuple[Any, ...]:
+    # Built once per organization: the id is a bound parameter of the criteria, so SQLAlchemy's
+    # compiled-statement cache is shared by every organization.
+    return tuple(
+        with_loader_criteria(
+            model,
+            false() if organization_id is None else criteria(model, organization_id),
+            include_aliases=True,
+        )
+        for model in models
+    )
+
+
+def _guard_flush(session: Session) -> None:
+    scope = _scope.get()
+    if scope is not None and scope.every_organization:
+        return
+    for obj in [*session.new, *session.dirty, *session.deleted]:
+        path = getattr(type(obj), "__tenant__", None)
+        if path is None:
+            continue
+        if scope is None:
+            raise TenantNotStated(f"writing a {type(obj).__name__} without a stated organization")
+        if path in (DIRECT, ITSELF):
+            owner = getattr(obj, path)
+            if owner is None and path == DIRECT and getattr(obj, "organization", None):
+                owner = obj.organization.id  # set through the relationship, not yet flushed
+            if owner != scope.organization_id:
+                raise TenantMismatch(
+                    f"a {type(obj).__name__} of organization {owner} written in the scope of "
+                    f"organization {scope.organization_id}"
+                )
+
+
+def install(session_class: type[Session], registry: Any) -> None:
+    """Register the guard's hooks on the app's session class (once per process)."""
+    if getattr(session_class, "_brygga_tenant_guard", False):
+        return
+    models: list[type] = []
+
+    def on_execute(state: ORMExecuteState) -> None:
+        if not models:  # mappers are complete only once every model is imported
+            models.extend(owned_models(registry))
+        _guard_statement(state, models)
+
+    def before_flush(session: Session, flush_context: Any, instances: Any) -> None:
+        _guard_flush(session)
+
+    event.listen(session_class, "do_orm_execute", on_execute)
+    event.listen(session_class, "before_flush", before_flush)
+    session_class._brygga_tenant_guard = True  # type: ignore[attr-defined]
