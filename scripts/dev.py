@@ -153,6 +153,7 @@ def main() -> int:
 
         flask = [sys.executable, "-m", "flask", "--app", "webapp"]
         run([*flask, "db", "upgrade"], env)
+        run([*flask, "rotate-encryption-key", "--only-legacy"], env)  # as the release step does
         run([*flask, "seed-demo"], env)
 
         web_port = free_port(int(env.get("PORT", "5000")))

@@ -10,7 +10,6 @@ from datetime import date
 from sandbox.data import DEMO_USERNAME
 from sandbox.rest import rest_id
 from tests.sync.helpers import runs, work
-from webapp import crypto
 from webapp.extensions import db
 from webapp.models import (
     AuditEvent,
@@ -18,6 +17,7 @@ from webapp.models import (
     CostUnit,
     Department,
     NmbrsApi,
+    NmbrsConnection,
     PayItemSetting,
     PayrollEmployee,
     Role,
@@ -112,7 +112,7 @@ def test_consent_moves_the_recipient_to_rest_and_the_sync_maps_every_item(
     assert conn.rest_debtor_id
     assert conn.consent_expires_at is not None
     with app.app_context():
-        stored = json.loads(crypto.decrypt(conn.oauth_tokens_encrypted))
+        stored = json.loads(db.session.get(NmbrsConnection, conn.id).oauth_tokens)
     assert stored["refresh_token"] not in conn.oauth_tokens_encrypted  # encrypted at rest
     assert conn.token_encrypted  # the SOAP key is kept until Nmbrs retires SOAP
     with app.app_context():

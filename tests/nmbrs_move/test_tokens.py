@@ -13,7 +13,6 @@ import pytest
 
 import jobs.sync
 from tests.sync.helpers import queue, runs, work
-from webapp import crypto
 from webapp.extensions import db
 from webapp.models import NmbrsApi, NmbrsConnection, SyncAlert, SyncStatus
 from webapp.services import nightly, nmbrs_access
@@ -39,8 +38,8 @@ def _age_access_token(app, recipient_id: int, **changes) -> dict:
         conn = db.session.scalar(
             db.select(NmbrsConnection).where(NmbrsConnection.recipient_id == recipient_id)
         )
-        tokens = json.loads(crypto.decrypt(conn.oauth_tokens_encrypted))
-        conn.oauth_tokens_encrypted = crypto.encrypt(json.dumps({**tokens, "expires_at": 0}))
+        tokens = json.loads(conn.oauth_tokens)
+        conn.oauth_tokens = json.dumps({**tokens, "expires_at": 0})
         for key, value in changes.items():
             setattr(conn, key, value)
         db.session.commit()
@@ -52,7 +51,7 @@ def _stored_tokens(app, recipient_id: int) -> dict:
         conn = db.session.scalar(
             db.select(NmbrsConnection).where(NmbrsConnection.recipient_id == recipient_id)
         )
-        return json.loads(crypto.decrypt(conn.oauth_tokens_encrypted))
+        return json.loads(conn.oauth_tokens)
 
 
 def _refreshes(sandbox) -> int:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from webapp.extensions import db
 from webapp.models.base import TimestampMixin, string_enum, utcnow
 from webapp.models.organization import Organization, User
+from webapp.models.sealed import Sealed
 
 
 class RecipientKind(enum.StrEnum):
@@ -37,6 +38,7 @@ class NmbrsApi(enum.StrEnum):
 
 
 class ReportRecipient(TimestampMixin, db.Model):
+    __tenant__ = "organization_id"  # the tenant guard filters on it (webapp.tenancy)
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
     kind: Mapped[RecipientKind] = mapped_column(string_enum(RecipientKind))
@@ -70,7 +72,10 @@ class ReportRecipient(TimestampMixin, db.Model):
 
 
 class NmbrsConnection(db.Model):
-    """How Brygga reaches one Nmbrs account. The token is Fernet ciphertext, never plaintext."""
+    """How Brygga reaches one Nmbrs account. Its secrets are stored encrypted and bound to this
+    row (`token`, `oauth_tokens`: see webapp.models.sealed), never in plaintext."""
+
+    __tenant__ = "recipient"  # owned through its recipient (webapp.tenancy)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     recipient_id: Mapped[int] = mapped_column(ForeignKey("report_recipient.id"), unique=True)
@@ -91,6 +96,8 @@ class NmbrsConnection(db.Model):
     )
     # REST: the OAuth token pair as encrypted JSON, and the GUIDs of the debtor and company.
     oauth_tokens_encrypted: Mapped[str | None] = mapped_column(Text, info={"encrypted": True})
+    token = Sealed("token_encrypted")  # the SOAP API key, in plaintext for the code
+    oauth_tokens = Sealed("oauth_tokens_encrypted")  # the OAuth token pair as JSON
     consent_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     consent_status: Mapped[str | None] = mapped_column(String(20))  # ok, expired, revoked
     rest_debtor_id: Mapped[str | None] = mapped_column(String(36))
@@ -106,6 +113,8 @@ class NmbrsConnection(db.Model):
 class PaxmlSettings(db.Model):
     """A file-based recipient: a PAXml 2.0 file the admin imports into the payroll program."""
 
+    __tenant__ = "recipient"  # owned through its recipient (webapp.tenancy)
+
     id: Mapped[int] = mapped_column(primary_key=True)
     recipient_id: Mapped[int] = mapped_column(ForeignKey("report_recipient.id"), unique=True)
     program_name: Mapped[str | None] = mapped_column(String(100))  # Fortnox Lön, Crona, …
@@ -120,6 +129,8 @@ class PayItemSetting(db.Model):
     For Nmbrs `wage_code` is a synced wage type's code; for PAXml it is the receiver's own
     löneart, and empty means the standard PAXml lönekod.
     """
+
+    __tenant__ = "recipient"  # owned through its recipient (webapp.tenancy)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     recipient_id: Mapped[int] = mapped_column(ForeignKey("report_recipient.id"), index=True)

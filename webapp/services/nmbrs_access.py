@@ -2,9 +2,10 @@
 
 `client_for(connection)` returns a `PayrollApi`: the SOAP client for a connection with an API
 key, the REST client for one that moved to REST with an OAuth consent. Callers never ask which.
-REST tokens live encrypted in `nmbrs_connection.oauth_tokens_encrypted`; `ConnectionTokenStore`
-refreshes them at most once per rotation across every process (a Redis lock per connection,
-the new pair committed on a connection of its own before the lock is released).
+REST tokens live encrypted, bound to their row, in `NmbrsConnection.oauth_tokens`;
+`ConnectionTokenStore` refreshes them at most once per rotation across every process (a Redis
+lock per connection, the new pair committed on a connection of its own before the lock is
+released).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 from redis import Redis
 from redis.exceptions import LockError, RedisError
@@ -127,7 +127,7 @@ def soap_client_for(
         raise NmbrsUnavailable("this connection has no SOAP API key")
     return client_for_credentials(
         connection.username,
-        crypto.decrypt(connection.token_encrypted),
+        connection.token,
         connection.environment,
         connection.domain,
         rate_limited=rate_limited,
@@ -193,19 +193,12 @@ def rest_base_url() -> str | None:
     return current_app.config.get("NMBRS_BASE_URL") or None
 
 
-def encode_tokens(tokens: Tokens, fernet: MultiFernet | None = None) -> str:
-    """The token pair as encrypted JSON (`fernet`: for threads without an app context)."""
-    plaintext = json.dumps(tokens.to_dict())
-    return fernet.encrypt(plaintext.encode()).decode() if fernet else crypto.encrypt(plaintext)
+def encode_tokens(tokens: Tokens) -> str:
+    """The token pair as the JSON that `NmbrsConnection.oauth_tokens` stores encrypted."""
+    return json.dumps(tokens.to_dict())
 
 
-def decode_tokens(ciphertext: str, fernet: MultiFernet | None = None) -> Tokens:
-    if fernet is None:
-        return Tokens.from_dict(json.loads(crypto.decrypt(ciphertext)))
-    try:
-        plaintext = fernet.decrypt(ciphertext.encode()).decode()
-    except InvalidToken as exc:
-        raise crypto.SecretUnreadable(crypto.UNREADABLE) from exc
+def decode_tokens(plaintext: str) -> Tokens:
     return Tokens.from_dict(json.loads(plaintext))
 
 
@@ -232,8 +225,10 @@ class ConnectionTokenStore(SerialisedTokenStore):
         self.connection_id = connection_id
         self.engine = engine
         self.redis = redis
-        # The app's keys, so that threads without an app context can decrypt and encrypt.
-        self._fernet = MultiFernet([Fernet(k) for k in current_app.extensions["brygga_keys"]])
+        # The app's keys and the secret's place, so that threads without an app context can
+        # decrypt and encrypt.
+        self._keyring = crypto.keyring()
+        self._place = _tokens_place(engine, connection_id)
         self._cached: Tokens | None = None
 
     def __repr__(self) -> str:
@@ -271,7 +266,7 @@ class ConnectionTokenStore(SerialisedTokenStore):
             raise NmbrsConsentExpired("no OAuth tokens stored for this connection")
         if row.consent_status in CONSENT_PROBLEMS:
             raise NmbrsConsentExpired(f"consent is marked {row.consent_status}")
-        tokens = decode_tokens(row.oauth_tokens_encrypted, self._fernet)
+        tokens = decode_tokens(self._keyring.decrypt(row.oauth_tokens_encrypted, self._place))
         self._cached = tokens
         return tokens
 
@@ -287,7 +282,9 @@ class ConnectionTokenStore(SerialisedTokenStore):
                 update(table)
                 .where(table.c.id == self.connection_id)
                 .values(
-                    oauth_tokens_encrypted=encode_tokens(tokens, self._fernet),
+                    oauth_tokens_encrypted=self._keyring.encrypt(
+                        encode_tokens(tokens), self._place
+                    ),
                     consent_expires_at=consent_expiry(tokens),
                     consent_status=CONSENT_OK,
                 )
@@ -302,6 +299,22 @@ class ConnectionTokenStore(SerialisedTokenStore):
     def refresh_now(self) -> Tokens:
         """Refresh even though the access token still works (the idle keep-alive)."""
         return self.refresh(self.load())
+
+
+def _tokens_place(engine: Engine, connection_id: int) -> crypto.Place:
+    """Where a connection's OAuth tokens live (read without the ORM session: see above)."""
+    from webapp.models import ReportRecipient
+
+    connections, recipients = NmbrsConnection.__table__, ReportRecipient.__table__
+    with engine.connect() as conn:
+        organization_id = conn.execute(
+            select(recipients.c.organization_id)
+            .join(connections, connections.c.recipient_id == recipients.c.id)
+            .where(connections.c.id == connection_id)
+        ).scalar_one_or_none()
+    return crypto.Place(
+        connections.name, connections.c.oauth_tokens_encrypted.name, connection_id, organization_id
+    )
 
 
 def mark_consent_problem(engine: Engine, connection_id: int) -> str:

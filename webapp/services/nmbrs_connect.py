@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from redis.exceptions import RedisError
 
@@ -37,7 +37,7 @@ class CheckedKey:
     environment: str
     domain: str | None
     companies: list[dict]  # {"id", "number", "name", "debtor_id"}
-    token_encrypted: str
+    token: str = field(repr=False)  # in memory only; parked in Redis encrypted (remember)
     token_last4: str
 
 
@@ -70,7 +70,7 @@ def check_key(username: str, token: str, environment: str) -> CheckedKey:
         environment=environment,
         domain=domain,
         companies=sorted(companies, key=lambda c: (c["name"] or "", c["id"])),
-        token_encrypted=crypto.encrypt(token),
+        token=token,
         token_last4=token[-4:],
     )
 
@@ -88,6 +88,7 @@ def remember(checked: CheckedKey, organization_id: int) -> str:
     """Park a checked key while the admin chooses a company; returns an opaque reference."""
     ref = secrets.token_urlsafe(24)
     payload = {"organization_id": organization_id, **asdict(checked)}
+    payload["token"] = crypto.encrypt(checked.token, _parked(ref, organization_id))
     try:
         redis_connection().set(f"pending-nmbrs:{ref}", json.dumps(payload), ex=PENDING_TTL_SECONDS)
     except RedisError:
@@ -108,7 +109,16 @@ def recall(ref: str, organization_id: int) -> CheckedKey | None:
     payload = json.loads(raw)
     if payload.pop("organization_id") != organization_id:
         return None
+    try:
+        payload["token"] = crypto.decrypt(payload["token"], _parked(ref, organization_id))
+    except crypto.SecretUnreadable:
+        return None
     return CheckedKey(**payload)
+
+
+def _parked(ref: str, organization_id: int) -> crypto.Place:
+    # Bound to the step's reference and organization, like a secret in the database.
+    return crypto.Place("redis", "pending-nmbrs", ref, organization_id)
 
 
 def forget(ref: str) -> None:

@@ -162,7 +162,7 @@ def finish(actor: User, recipient: ReportRecipient, pending: Pending, args) -> N
     tokens = store.load()  # a refresh during the lookup rotated them
     previous = connection.api
     connection.api = NmbrsApi.REST
-    connection.oauth_tokens_encrypted = encode_tokens(tokens)
+    connection.oauth_tokens = encode_tokens(tokens)
     connection.consent_expires_at = consent_expiry(tokens)
     connection.consent_status = CONSENT_OK
     connection.rest_debtor_id = debtor_id

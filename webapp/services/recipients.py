@@ -130,7 +130,7 @@ def add_nmbrs(
     recipient.nmbrs = NmbrsConnection(
         environment=checked.environment,
         username=checked.username,
-        token_encrypted=checked.token_encrypted,
+        token=checked.token,
         token_last4=checked.token_last4,
         domain=checked.domain,
         debtor_id=company["debtor_id"],
@@ -156,7 +156,7 @@ def replace_nmbrs_key(actor: User, recipient: ReportRecipient, checked: CheckedK
     connection.username = checked.username
     connection.environment = checked.environment
     connection.domain = checked.domain
-    connection.token_encrypted = checked.token_encrypted
+    connection.token = checked.token
     connection.token_last4 = checked.token_last4
     connection.key_status = KeyStatus.OK
     connection.key_checked_at = connection.key_changed_at = utcnow()

@@ -1,14 +1,16 @@
-"""Stored secrets: every column marked `info={"encrypted": True}` holds Fernet ciphertext."""
+"""Stored secrets: every column marked `info={"encrypted": True}` holds AES-GCM ciphertext
+bound to its place (webapp.crypto); `reencrypt_all` is what `flask rotate-encryption-key` does."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from typing import Any
 
 from webapp import crypto
 from webapp.extensions import db
+from webapp.models.sealed import place_of
 
 
-def encrypted_columns() -> list[tuple[type, str]]:
+def encrypted_columns() -> list[tuple[Any, str]]:
     """(model, attribute) for every encrypted column of every mapped model."""
     found = []
     for mapper in db.Model.registry.mappers:
@@ -18,15 +20,21 @@ def encrypted_columns() -> list[tuple[type, str]]:
     return found
 
 
-def reencrypt_all() -> int:
-    """Re-encrypt every stored secret with the newest key; returns how many were rewritten."""
+def reencrypt_all(only_legacy: bool = False) -> int:
+    """Re-encrypt every stored secret with the newest key, bound to its place; old Fernet
+    values are converted. `only_legacy`: convert the old values, leave the others (the
+    release step runs that at every deploy). Returns how many were rewritten.
+
+    The caller states the scope (the command runs across all organizations) and commits.
+    """
+    keyring = crypto.keyring()
     count = 0
     for model, attr in encrypted_columns():
         column = getattr(model, attr)
-        rows = db.session.execute(db.select(model.id, column).where(column.is_not(None))).all()
-        for row_id, ciphertext in rows:
-            db.session.execute(
-                update(model).where(model.id == row_id).values({attr: crypto.reencrypt(ciphertext)})
-            )
+        for row in db.session.scalars(db.select(model).where(column.is_not(None))):
+            ciphertext = getattr(row, attr)
+            if only_legacy and not crypto.is_legacy(ciphertext):
+                continue
+            setattr(row, attr, keyring.reseal(ciphertext, place_of(row, attr)))
             count += 1
     return count
