@@ -3,13 +3,17 @@ TEST_DATABASE_URL is set), and the flaskr-style `app`, `client`, `runner`, `auth
 
 from __future__ import annotations
 
+import email
+import email.policy
 import logging
 import os
+import re
 import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from redis import Redis
@@ -20,6 +24,7 @@ from webapp.config import normalise_database_url
 from webapp.extensions import db
 from webapp.models import Organization, Role, User
 from webapp.services import accounts
+from webapp.tenancy import all_organizations
 
 
 def _free_port() -> int:
@@ -106,6 +111,14 @@ def app(database_url, redis_url, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _tests_see_every_organization():
+    """A test's own set-up and assertions span organizations, and say so (webapp.tenancy);
+    the requests and jobs it runs state their own organization, as in production."""
+    with all_organizations():
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _clean_state(request):
     """Every test starts with empty tables and an empty Redis database."""
     yield
@@ -118,6 +131,20 @@ def _clean_state(request):
             for table in reversed(db.metadata.sorted_tables):
                 conn.execute(table.delete())
     Redis.from_url(app.config["REDIS_URL"]).flushdb()
+    app.extensions.pop("brygga_throttle_memory", None)  # the fallback while Redis is away
+    app.extensions.pop("brygga_throttle_redis_down_until", None)
+
+
+@pytest.fixture(scope="session")
+def proxied_app(app):
+    """The app as deployed behind one PaaS router (TRUSTED_PROXY_HOPS=1): same database,
+    Redis and keys as `app`."""
+    return make_test_app(
+        app.config["SQLALCHEMY_DATABASE_URI"],
+        app.config["REDIS_URL"],
+        Path(app.instance_path),
+        TRUSTED_PROXY_HOPS=1,
+    )
 
 
 @pytest.fixture
@@ -208,6 +235,59 @@ def get_user(email: str) -> User:
 
 def get_org(name: str) -> Organization:
     return db.session.scalar(db.select(Organization).where(Organization.name == name))
+
+
+class Mailbox:
+    """What a real SMTP server on loopback (aiosmtpd) received."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        message["X-Rcpt"] = ", ".join(envelope.rcpt_tos)
+        self.messages.append(message)
+        return "250 OK"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [m for m in self.messages if address in m["X-Rcpt"]]
+
+    def link(self, address: str, path: str) -> str:
+        """The path of the last link to `path` mailed to `address` (the host is PUBLIC_URL's)."""
+        body = self.to(address)[-1].get_content()
+        found = re.findall(rf"https?://[^/\s]+(/{path}/[A-Za-z0-9_-]+)", body)
+        assert found, body
+        return found[-1]
+
+
+@pytest.fixture
+def mailbox(app, monkeypatch, request) -> Iterator[Mailbox]:
+    """A local mail sink every app of the test sends to (also the browser tests' live app)."""
+    from aiosmtpd.controller import Controller
+
+    handler = Mailbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    apps = [app]
+    if "live_app" in request.fixturenames:
+        apps.append(request.getfixturevalue("live_app"))
+    for each in apps:
+        monkeypatch.setitem(each.config, "SMTP_HOST", "127.0.0.1")
+        monkeypatch.setitem(each.config, "SMTP_PORT", controller.port)
+        monkeypatch.setitem(each.config, "SMTP_USE_TLS", False)
+        monkeypatch.setitem(each.config, "PUBLIC_URL", "https://brygga.example.se")
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture
+def jobs_in_process(app, monkeypatch):
+    """RQ jobs run on the test's app when `tests.sync.helpers.work(app)` works the queue."""
+    import jobs.context
+
+    monkeypatch.setattr(jobs.context, "_app", app)
+    monkeypatch.setattr(jobs.context, "_app_pid", os.getpid())
+    return app
 
 
 @pytest.fixture(scope="session")

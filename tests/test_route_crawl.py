@@ -31,6 +31,7 @@ from webapp.models import (
     Role,
     SyncRun,
     User,
+    UserSession,
 )
 
 ORG_A = "Alfa Hemlighet AB"
@@ -45,6 +46,9 @@ A_REPORT_TITLE = "Hemlig resa till Kiruna"
 # Who may go where: the policy this crawl holds the app to, written down here rather than read
 # from the code it checks. Everything else needs a login and nothing more.
 PUBLIC = {"auth.login", "main.healthz", "main.set_language", "static"}
+# Before a login: the second-factor step, a forgotten password, the e-mailed links.
+PUBLIC |= {"auth.login_code", "auth.forgot_password", "auth.reset_password"}
+PUBLIC |= {"auth.accept_invitation"}
 ADMIN_AREAS = ("/settings/", "/people/", "/audit/", "/transfers/")
 ADMIN_ENDPOINTS = {"reports.ready", "reports.policy", "reports.policy_summary"}
 ADMIN_ENDPOINTS |= {"reports.foreign_tables"}
@@ -62,6 +66,8 @@ FORM_FIELDS = {
     "email": "crawl@betabolaget.se",
     "role": "admin",
     "password": "crawl-crawl-123",
+    "confirm": "crawl-crawl-123",
+    "code": "123456",
 }
 
 
@@ -111,6 +117,8 @@ def _org_a(app, people, nmbrs_sandbox, monkeypatch) -> OrgA:
             "user_id": db.session.scalar(
                 select(User.id).where(User.email == A_PEOPLE["employee"][0])
             ),
+            # A login of organization A's admin (made by login() above).
+            "session_id": db.session.scalar(select(UserSession.id)),
         }
         ids.update(_finished_transfer(recipient_id, ids["user_id"]))
         assert all(ids.values()), ids
@@ -186,6 +194,9 @@ def _fill(app, rule, ids: dict[str, int]) -> dict[str, object]:
         ("settings.catalog", "tab"): "employees",
         ("main.set_language", "code"): "sv",
         ("static", "filename"): "app.css",
+        # Organization A's real links are never mailed to outsiders: a made-up one.
+        ("auth.reset_password", "token"): "ingen-sadan-lank",
+        ("auth.accept_invitation", "token"): "ingen-sadan-lank",
     }
     values = {}
     for name in rule.arguments:
@@ -287,7 +298,8 @@ def test_every_route_as_outsiders_gives_the_expected_status_and_leaks_nothing(
                 wrong.append(f"{visitor:9} {method:4} {url} → {response.headers['Location']}")
             seen = response.get_data(as_text=True) + str(response.headers)
             leaks += [f"{visitor} {method} {url}: {s!r}" for s in org_a.secrets if s in seen]
-            if rule.endpoint == "auth.logout" and email and routable:
+            logs_out = rule.endpoint in ("auth.logout", "account.end_all_sessions")
+            if logs_out and email and routable:
                 client = login(app, email)  # the crawl logged itself out; carry on
     assert crawled > 4 * len(list(app.url_map.iter_rules()))
     assert not wrong, "unexpected statuses:\n" + "\n".join(wrong)

@@ -9,7 +9,9 @@ from typing import Any
 from flask import Flask, has_request_context, request
 from flask_login import current_user
 from jinja2 import ChoiceLoader, FileSystemLoader
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from webapp import tenancy
 from webapp.config import Config
 from webapp.crypto import load_keys
 from webapp.extensions import babel, csrf, db, htmx, login_manager, migrate
@@ -38,14 +40,30 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.jinja_loader = ChoiceLoader(
         [FileSystemLoader(PACKAGE_DIR / "templates"), FileSystemLoader(PACKAGE_DIR / "partials")]
     )
+    register_proxies(app)
     register_extensions(app)
     register_request_ids(app)
+    register_request_scope(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_security_headers(app)
     register_template_helpers(app)
     register_commands(app)
     return app
+
+
+def register_proxies(app: Flask) -> None:
+    """Behind a PaaS router: believe the client address and scheme the router forwards, from
+    exactly TRUSTED_PROXY_HOPS proxies (a client's own X-Forwarded-* headers are never read)."""
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+
+def register_request_scope(app: Flask) -> None:
+    from webapp.security import register_request_scope as register
+
+    register(app)
 
 
 def select_locale() -> str:
@@ -61,6 +79,7 @@ def register_extensions(app: Flask) -> None:
     from webapp import models  # noqa: F401  (every table known to Alembic)
 
     db.init_app(app)
+    tenancy.install(db.session.session_factory.class_, db.Model.registry)
     migrate.init_app(
         app,
         db,
@@ -82,6 +101,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from webapp.account.views import bp as account_bp
     from webapp.audit.views import bp as audit_bp
     from webapp.auth.views import bp as auth_bp
     from webapp.main.views import bp as main_bp
@@ -92,6 +112,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(account_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(settings_bp)
     app.register_blueprint(audit_bp)

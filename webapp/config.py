@@ -52,9 +52,25 @@ class Config:
         self.SYNC_HEARTBEAT_SECONDS = 2.0
         self.SYNC_DEAD_AFTER_SECONDS = 120
         self.SYNC_NIGHTLY_SPREAD_SECONDS = 3 * 3600
+        # Behind a PaaS router: how many proxies in front of Brygga set X-Forwarded-For and
+        # X-Forwarded-Proto (0: none; the client's address is the peer's).
+        self.TRUSTED_PROXY_HOPS = int(env.get("TRUSTED_PROXY_HOPS", "0"))
+        # Guessing (webapp.services.login_limits): attempts without delay per account and
+        # client, per account over all unknown clients, per client over all accounts; the
+        # account's hard ceiling; how long a counter is remembered after the last attempt.
         self.LOGIN_ATTEMPTS_PER_ACCOUNT = int(env.get("LOGIN_ATTEMPTS_PER_ACCOUNT", "5"))
+        self.LOGIN_ATTEMPTS_PER_ACCOUNT_ALL_CLIENTS = int(
+            env.get("LOGIN_ATTEMPTS_PER_ACCOUNT_ALL_CLIENTS", "20")
+        )
+        self.LOGIN_ACCOUNT_CEILING = int(env.get("LOGIN_ACCOUNT_CEILING", "100"))
         self.LOGIN_ATTEMPTS_PER_IP = int(env.get("LOGIN_ATTEMPTS_PER_IP", "30"))
-        self.LOGIN_ATTEMPT_WINDOW_SECONDS = int(env.get("LOGIN_ATTEMPT_WINDOW_SECONDS", "900"))
+        self.LOGIN_ATTEMPT_WINDOW_SECONDS = int(env.get("LOGIN_ATTEMPT_WINDOW_SECONDS", "3600"))
+        # Sessions end on the server after this long without a request, and this long after
+        # the login whatever happens.
+        self.SESSION_IDLE_MINUTES = int(env.get("SESSION_IDLE_MINUTES", "30"))
+        self.SESSION_MAX_HOURS = int(env.get("SESSION_MAX_HOURS", "12"))
+        self.INVITATION_VALID_HOURS = int(env.get("INVITATION_VALID_HOURS", "72"))
+        self.PASSWORD_RESET_VALID_MINUTES = int(env.get("PASSWORD_RESET_VALID_MINUTES", "30"))
 
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

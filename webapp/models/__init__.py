@@ -1,5 +1,6 @@
 """All models, imported here so that Alembic and the app see every table."""
 
+from webapp.models.account import AccountToken, RecoveryCode, TokenPurpose, UserSession
 from webapp.models.audit import AuditEvent
 from webapp.models.catalog import (
     CostCenter,
@@ -38,6 +39,10 @@ from webapp.models.transfer import (
 )
 
 __all__ = [
+    "AccountToken",
+    "RecoveryCode",
+    "TokenPurpose",
+    "UserSession",
     "AllowancePolicy",
     "ExpenseLine",
     "ExpenseReport",

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from webapp.models import Role
@@ -22,6 +22,8 @@ class PersonForm(FlaskForm):
 
 
 class NewPersonForm(PersonForm):
-    password = PasswordField(
-        _l("Första lösenord (minst 10 tecken)"), validators=[DataRequired(), Length(max=200)]
-    )
+    """A new person chooses their own password through the e-mailed invitation."""
+
+
+class SecurityForm(FlaskForm):
+    mfa_required = BooleanField(_l("Kräv tvåstegsverifiering för administratörer och attestanter"))

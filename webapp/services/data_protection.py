@@ -17,13 +17,16 @@ from sqlalchemy import func, update
 
 from webapp.extensions import db
 from webapp.models import (
+    AccountToken,
     AuditEvent,
     ExpenseLine,
     ExpenseReport,
     PayrollEmployee,
     Receipt,
+    RecoveryCode,
     Role,
     User,
+    UserSession,
 )
 from webapp.services import audit
 
@@ -105,8 +108,17 @@ def erase(actor: User, user: User) -> None:
     user.name = _("Raderad person %(id)d", id=user.id)
     user.email = f"raderad-{user.id}-{secrets.token_hex(4)}@brygga.invalid"
     user.employee_number = None
-    user.set_password(secrets.token_urlsafe(32))  # nobody knows it: the login is gone
+    user.password_hash = None  # the login is gone
     user.session_version += 1
+    # The second factor, open links and the sessions' addresses and browsers go too.
+    user.totp_secret = None
+    user.totp_enabled_at = user.totp_last_step = None
+    for model in (RecoveryCode, AccountToken, UserSession):
+        db.session.execute(
+            db.delete(model)
+            .where(model.user_id == user.id)
+            .execution_options(synchronize_session=False)
+        )
     db.session.execute(
         update(PayrollEmployee)
         .where(PayrollEmployee.user_id == user.id)

@@ -26,16 +26,22 @@ def get(organization_id: int, user_id: int) -> User:
     return user
 
 
-def add(actor: User, name: str, email: str, role: Role, number: str | None, password: str) -> User:
-    user = accounts.create_user(actor.organization, email, password, name, role, number or None)
+def invite(actor: User, name: str, email: str, role: Role, number: str | None) -> tuple[User, bool]:
+    """Add a person and e-mail them an invitation; (person, whether the mail went out)."""
+    return accounts.invite(actor, name, email, role, number or None)
+
+
+def set_mfa_required(actor: User, required: bool) -> None:
+    """Whether the organization's admins and approvers must log in with a second factor
+    (those without one are asked to set it up at their next page). Caller commits."""
+    organization = actor.organization
+    if organization.mfa_required == required:
+        return
+    organization.mfa_required = required
     audit.record(
-        "person.added",
-        actor=actor,
-        organization_id=actor.organization_id,
-        obj=user,
-        role=role.value,
-    )
-    return user
+        "organization.mfa_policy_changed", actor=actor, organization_id=organization.id,
+        mfa_required=required,
+    )  # fmt: skip
 
 
 def update(actor: User, user: User, name: str, email: str, role: Role, number: str | None) -> None:

@@ -1,0 +1,127 @@
+"""Sessions end on the server: after 30 minutes without a request, 12 hours after the login
+(both configurable), and when the user logs out everywhere; a stolen cookie stops working
+with its session."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from tests.support import PASSWORD
+from webapp.extensions import db
+from webapp.models import AuditEvent, Role, UserSession
+from webapp.models.base import utcnow
+
+
+def login(app, email: str, user_agent: str = "Testwebbläsare"):
+    browser = app.test_client()
+    browser.environ_base["HTTP_USER_AGENT"] = user_agent
+    assert browser.post("/login", data={"email": email, "password": PASSWORD}).status_code == 302
+    return browser
+
+
+def age_sessions(app, **ago: timedelta) -> None:
+    """Move every session's login (`created_at`) or last request (`last_seen_at`) back."""
+    with app.app_context():
+        now = utcnow()
+        db.session.execute(update(UserSession).values({k: now - v for k, v in ago.items()}))
+        db.session.commit()
+
+
+def test_a_session_ends_after_thirty_minutes_without_a_request(app, people):
+    browser = login(app, people.user(Role.ADMIN))
+    age_sessions(app, last_seen_at=timedelta(minutes=29))
+    assert browser.get("/settings/").status_code == 200  # still within the limit, and seen now
+    age_sessions(app, last_seen_at=timedelta(minutes=31))
+    response = browser.get("/settings/", follow_redirects=True)
+    assert "Du har loggats ut eftersom sessionen gick ut." in response.text
+    assert browser.get("/settings/").status_code == 302
+    with app.app_context():
+        assert db.session.scalars(select(UserSession.end_reason)).all() == ["idle"]
+
+
+def test_a_session_ends_twelve_hours_after_the_login_however_busy(app, people):
+    browser = login(app, people.user(Role.ADMIN))
+    age_sessions(app, created_at=timedelta(hours=11, minutes=59), last_seen_at=timedelta(0))
+    assert browser.get("/settings/").status_code == 200
+    age_sessions(app, created_at=timedelta(hours=12, minutes=1), last_seen_at=timedelta(0))
+    assert browser.get("/settings/").status_code == 302
+    with app.app_context():
+        assert db.session.scalars(select(UserSession.end_reason)).all() == ["expired"]
+
+
+def test_the_lifetimes_are_configurable(app, people, monkeypatch):
+    monkeypatch.setitem(app.config, "SESSION_IDLE_MINUTES", 5)
+    monkeypatch.setitem(app.config, "SESSION_MAX_HOURS", 1)
+    browser = login(app, people.user(Role.ADMIN))
+    age_sessions(app, last_seen_at=timedelta(minutes=6))
+    assert browser.get("/settings/").status_code == 302
+    browser = login(app, "admin@testbolaget.se")
+    age_sessions(app, created_at=timedelta(minutes=61), last_seen_at=timedelta(0))
+    assert browser.get("/settings/").status_code == 302
+
+
+def test_the_account_page_lists_ones_active_sessions(app, people):
+    email = people.user(Role.ADMIN)
+    login(app, email, "Firefox på jobbet")
+    here = login(app, email, "Safari i telefonen")
+    page = here.get("/account/").text
+    assert "Firefox på jobbet" in page and "Safari i telefonen" in page
+    assert "Den här" in page
+
+
+def test_logging_out_everywhere_ends_every_session(app, people):
+    email = people.user(Role.ADMIN)
+    office, phone = login(app, email, "Kontoret"), login(app, email, "Telefonen")
+    stolen_cookie = phone.get_cookie("session").value
+    answer = phone.post("/account/sessions/end-all", follow_redirects=True)
+    assert "Du är utloggad överallt (2 inloggningar)." in answer.text
+    assert office.get("/settings/").status_code == 302
+    thief = app.test_client()
+    thief.set_cookie("session", stolen_cookie)
+    assert thief.get("/settings/").status_code == 302
+    with app.app_context():
+        event = db.session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "auth.sessions_ended")
+        )
+        assert event.details == {"count": 2}
+
+
+def test_one_other_session_can_be_ended_from_the_list(app, people):
+    email = people.user(Role.ADMIN)
+    forgotten = login(app, email, "Lånedatorn på biblioteket")
+    here = login(app, email, "Hemma")
+    with app.app_context():
+        library = db.session.scalar(
+            select(UserSession.id).where(UserSession.user_agent == "Lånedatorn på biblioteket")
+        )
+    assert here.post(f"/account/sessions/{library}/end").status_code == 302
+    assert forgotten.get("/settings/").status_code == 302
+    assert here.get("/settings/").status_code == 200
+    assert "Lånedatorn på biblioteket" not in here.get("/account/").text
+
+
+def test_another_users_session_cannot_be_ended(app, people):
+    other = login(app, people.user(Role.EMPLOYEE, email="anna@testbolaget.se"))
+    me = login(app, people.user(Role.ADMIN))
+    with app.app_context():
+        theirs = db.session.scalar(
+            select(UserSession.id)
+            .join(UserSession.user)
+            .where(UserSession.user.has(email="anna@testbolaget.se"))
+        )
+    assert me.post(f"/account/sessions/{theirs}/end").status_code == 404
+    assert other.get("/reports/").status_code in (200, 302)
+    assert other.get("/account/").status_code == 200
+
+
+def test_sessions_keep_no_secret(app, people):
+    browser = login(app, people.user(Role.ADMIN))
+    cookie = browser.get_cookie("session").value
+    with app.app_context():
+        rows = db.session.scalars(select(UserSession)).all()
+        stored = json.dumps([[r.token_hash, r.ip_address, r.user_agent] for r in rows])
+    token = app.session_interface.get_signing_serializer(app).loads(cookie)["sid"]
+    assert token not in stored  # only its hash

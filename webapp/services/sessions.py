@@ -1,0 +1,127 @@
+"""Sessions on the server: one `UserSession` row per login, which ends on logout, after
+SESSION_IDLE_MINUTES without a request, SESSION_MAX_HOURS after the login, or when the user
+ends it ("log out everywhere", a changed or reset password). A stolen cookie stops working
+when its row does, not only when the browser forgets it."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import update
+
+from webapp.extensions import db
+from webapp.models import User, UserSession
+from webapp.models.base import utcnow
+from webapp.models.sync import aware
+
+log = logging.getLogger(__name__)
+
+# last_seen_at is written at most this often: a page with many htmx polls costs no writes.
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start(user: User, *, ip: str | None, user_agent: str | None, mfa_used: bool) -> str:
+    """A new session for `user`; returns the token for the browser's cookie. Caller commits."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(
+        UserSession(
+            organization_id=user.organization_id,
+            user_id=user.id,
+            token_hash=_hash(token),
+            ip_address=(ip or "")[:45] or None,
+            user_agent=(user_agent or "")[:200] or None,
+            mfa_used=mfa_used,
+        )
+    )
+    return token
+
+
+def _limits() -> tuple[timedelta, timedelta]:
+    cfg = current_app.config
+    return timedelta(minutes=cfg["SESSION_IDLE_MINUTES"]), timedelta(hours=cfg["SESSION_MAX_HOURS"])
+
+
+def expiry_reason(row: UserSession, now: datetime) -> str | None:
+    """ "idle" or "expired" when the session has run out, else None."""
+    idle, absolute = _limits()
+    if now - aware(row.created_at) >= absolute:
+        return "expired"
+    if now - aware(row.last_seen_at) >= idle:
+        return "idle"
+    return None
+
+
+def current(user: User, token: str | None) -> tuple[UserSession | None, str | None]:
+    """The live session of `user` for the cookie's `token`, refreshed as seen now; or None and
+    why it does not count ("ended", "idle", "expired", None for no such session)."""
+    if not token:
+        return None, None
+    row = db.session.scalar(
+        db.select(UserSession).where(
+            UserSession.token_hash == _hash(token), UserSession.user_id == user.id
+        )
+    )
+    if row is None:
+        return None, None
+    if row.ended_at is not None:
+        return None, "ended"
+    now = utcnow()
+    reason = expiry_reason(row, now)
+    table = UserSession.__table__
+    if reason is not None:
+        _write(table.update().where(table.c.id == row.id).values(ended_at=now, end_reason=reason))
+        return None, reason
+    if now - aware(row.last_seen_at) >= TOUCH_EVERY:
+        _write(table.update().where(table.c.id == row.id).values(last_seen_at=now))
+    return row, None
+
+
+def _write(statement) -> None:  # type: ignore[no-untyped-def]
+    # On a connection of its own: a page that only reads still keeps its session alive, and
+    # the view's own unit of work is neither committed nor waited for.
+    with db.engine.begin() as conn:
+        conn.execute(statement)
+
+
+def end(row: UserSession, reason: str) -> None:
+    """End one session. Caller commits."""
+    if row.ended_at is None:
+        row.ended_at = utcnow()
+        row.end_reason = reason
+
+
+def end_all(user: User, reason: str, keep: int | None = None) -> int:
+    """End every live session of `user` (except `keep`); returns how many. Caller commits."""
+    stmt = (
+        update(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+        .values(ended_at=utcnow(), end_reason=reason)
+        .execution_options(synchronize_session="fetch")
+    )
+    if keep is not None:
+        stmt = stmt.where(UserSession.id != keep)
+    return db.session.execute(stmt).rowcount or 0
+
+
+def active(user: User) -> list[UserSession]:
+    """The user's sessions that still count, newest first."""
+    now = utcnow()
+    rows = db.session.scalars(
+        db.select(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+        .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
+    )
+    return [row for row in rows if expiry_reason(row, now) is None]
+
+
+def get(user: User, session_id: int) -> UserSession | None:
+    row = db.session.get(UserSession, session_id)
+    return row if row is not None and row.user_id == user.id else None
