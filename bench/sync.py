@@ -117,7 +117,7 @@ def main() -> int:
 def run(tmp: Path, env: dict, base: str) -> int:
     from flask_migrate import upgrade
 
-    from webapp import create_app, crypto
+    from webapp import create_app
     from webapp.extensions import db
     from webapp.models import (
         NmbrsConnection,
@@ -131,6 +131,7 @@ def run(tmp: Path, env: dict, base: str) -> int:
         SyncTrigger,
     )
     from webapp.services import accounts, sync
+    from webapp.tenancy import all_organizations
 
     app = create_app()
     summary = control(base, "/_sandbox/summary")
@@ -138,7 +139,7 @@ def run(tmp: Path, env: dict, base: str) -> int:
     small = next(a for a in summary["accounts"] if a["username"] == "lon@grannbolaget.se")
     results: list[tuple[str, bool]] = []
 
-    with app.app_context():
+    with app.app_context(), all_organizations():
         upgrade(directory=str(ROOT / "migrations"))
         # WAL (a property of the database file): two workers' commits do not block each
         # other's reads. Production runs on PostgreSQL; this keeps SQLite from being the story.
@@ -154,7 +155,7 @@ def run(tmp: Path, env: dict, base: str) -> int:
             recipient.nmbrs = NmbrsConnection(
                 environment="se",
                 username=account["username"],
-                token_encrypted=crypto.encrypt(account["token"]),
+                token=account["token"],
                 token_last4=account["token"][-4:],
                 domain=account["domain"],
                 debtor_id=account["debtors"][0]["id"],

@@ -80,7 +80,6 @@ def seed(org_name: str, account: dict):
 
     from sqlalchemy import insert
 
-    from webapp import crypto
     from webapp.extensions import db
     from webapp.models import (
         ExpenseLine,
@@ -108,7 +107,7 @@ def seed(org_name: str, account: dict):
     recipient.nmbrs = NmbrsConnection(
         environment="se",
         username=account["username"],
-        token_encrypted=crypto.encrypt(account["token"]),
+        token=account["token"],
         token_last4=account["token"][-4:],
         domain=account["domain"],
         debtor_id=account["debtors"][0]["id"],
@@ -188,12 +187,13 @@ def run(base: str) -> int:
     from webapp.nmbrs import PayrollPeriod
     from webapp.services import paxml, transfer
     from webapp.services.nmbrs_access import client_for
+    from webapp.tenancy import all_organizations
 
     app = create_app()
     summary = control(base, "/_sandbox/summary")
     account = next(a for a in summary["accounts"] if a["username"] == "lon@stor.se")
     results: list[tuple[str, bool]] = []
-    with app.app_context():
+    with app.app_context(), all_organizations():
         upgrade(directory=str(ROOT / "migrations"))
         with db.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA journal_mode=WAL")

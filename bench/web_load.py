@@ -242,7 +242,7 @@ def run(tmp: Path, env: dict, procs: list, sandbox_port: int, web_port: int) -> 
     import requests
     from flask_migrate import upgrade
 
-    from webapp import create_app, crypto
+    from webapp import create_app
     from webapp.extensions import db
     from webapp.models import (
         NmbrsConnection,
@@ -256,6 +256,7 @@ def run(tmp: Path, env: dict, procs: list, sandbox_port: int, web_port: int) -> 
     )
     from webapp.models.base import utcnow
     from webapp.services import accounts, sync
+    from webapp.tenancy import all_organizations
 
     app = create_app({"SESSION_COOKIE_SECURE": False})
     base = f"http://127.0.0.1:{sandbox_port}"
@@ -271,7 +272,7 @@ def run(tmp: Path, env: dict, procs: list, sandbox_port: int, web_port: int) -> 
     procs.append(worker)
     results: list[tuple[str, bool]] = []
 
-    with app.app_context():
+    with app.app_context(), all_organizations():
         upgrade(directory=str(ROOT / "migrations"))
         org = accounts.get_or_create_organization("Bench AB")
         admins = [
@@ -295,7 +296,7 @@ def run(tmp: Path, env: dict, procs: list, sandbox_port: int, web_port: int) -> 
         recipient.nmbrs = NmbrsConnection(
             environment="se",
             username=large["username"],
-            token_encrypted=crypto.encrypt(large["token"]),
+            token=large["token"],
             token_last4=large["token"][-4:],
             domain=large["domain"],
             debtor_id=large["debtors"][0]["id"],
@@ -337,7 +338,7 @@ def run(tmp: Path, env: dict, procs: list, sandbox_port: int, web_port: int) -> 
     cookies = [login(web_port, f"admin{i}@bench.se") for i in range(ADMINS)]
 
     # --- A ----------------------------------------------------------------------------------
-    with app.app_context():
+    with app.app_context(), all_organizations():
         fake = SyncRun(
             recipient_id=rid,
             trigger=SyncTrigger.MANUAL,
@@ -355,7 +356,7 @@ def run(tmp: Path, env: dict, procs: list, sandbox_port: int, web_port: int) -> 
     beating = threading.Event()
 
     def heartbeat() -> None:  # what the worker's heartbeat thread does for a running sync
-        with app.app_context():
+        with app.app_context(), all_organizations():
             while not beating.wait(1):
                 db.session.execute(
                     db.update(SyncRun).where(SyncRun.id == fake_id).values(heartbeat_at=utcnow())
@@ -419,7 +420,7 @@ def run(tmp: Path, env: dict, procs: list, sandbox_port: int, web_port: int) -> 
 
     # --- B ----------------------------------------------------------------------------------
     requests.post(base + "/_sandbox/latency", json={"ms": NMBRS_LATENCY_MS}, timeout=10)
-    with app.app_context():
+    with app.app_context(), all_organizations():
         db.session.execute(
             db.update(SyncRun)
             .where(SyncRun.id == fake_id)
@@ -436,7 +437,7 @@ def run(tmp: Path, env: dict, procs: list, sandbox_port: int, web_port: int) -> 
             copy.nmbrs = NmbrsConnection(
                 environment="se",
                 username=source.username,
-                token_encrypted=source.token_encrypted,
+                token=source.token,  # sealed anew for the new row
                 token_last4=source.token_last4,
                 domain=source.domain,
                 debtor_id=source.debtor_id,
@@ -455,7 +456,7 @@ def run(tmp: Path, env: dict, procs: list, sandbox_port: int, web_port: int) -> 
 
         def large_sync_while_polled() -> None:
             time.sleep(B_SECONDS / 3)  # the browsers are polling by now
-            with app.app_context():
+            with app.app_context(), all_organizations():
                 run_ = sync.request_sync(
                     db.session.get(ReportRecipient, polled_rid),
                     trigger=SyncTrigger.MANUAL,

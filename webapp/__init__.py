@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from webapp import tenancy
 from webapp.config import Config
 from webapp.crypto import load_keys
-from webapp.extensions import babel, csrf, db, htmx, login_manager, migrate
+from webapp.extensions import Base, babel, csrf, db, htmx, login_manager, migrate
 from webapp.logs import configure_logging, register_request_ids
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -79,7 +79,7 @@ def register_extensions(app: Flask) -> None:
     from webapp import models  # noqa: F401  (every table known to Alembic)
 
     db.init_app(app)
-    tenancy.install(db.session.session_factory.class_, db.Model.registry)
+    tenancy.install(db.session.session_factory.class_, Base.registry)
     migrate.init_app(
         app,
         db,

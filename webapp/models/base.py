@@ -2,8 +2,9 @@
 
 import enum
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Enum
+from sqlalchemy import CursorResult, DateTime, Enum, Result
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -20,3 +21,8 @@ def string_enum(cls: type[enum.Enum], length: int = 20) -> Enum:
     return Enum(
         cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
     )
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE touched (a CursorResult's, typed for the checker)."""
+    return cast(CursorResult[Any], result).rowcount or 0

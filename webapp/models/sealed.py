@@ -12,9 +12,9 @@ in the same flush and transaction (`after_insert`): no unbound ciphertext is eve
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, inspect
+from sqlalchemy import Table, event, inspect, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapper
 from sqlalchemy.orm.attributes import set_committed_value
@@ -65,9 +65,9 @@ def _seal_after_insert(mapper: Mapper, connection: Connection, row: Any) -> None
     if not pending:
         return
     sealed = {a: crypto.encrypt(p, place_of(row, a)) for a, p in pending.items()}
-    table = mapper.local_table
+    table = cast(Table, mapper.local_table)
     columns = {mapper.get_property(a).columns[0].name: c for a, c in sealed.items()}
-    connection.execute(table.update().where(table.c.id == row.id).values(columns))
+    connection.execute(update(table).where(table.c.id == row.id).values(columns))
     for attribute, ciphertext in sealed.items():
         set_committed_value(row, attribute, ciphertext)
     pending.clear()

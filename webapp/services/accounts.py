@@ -24,7 +24,7 @@ from sqlalchemy import update
 from webapp import tenancy
 from webapp.extensions import db
 from webapp.models import AccountToken, Organization, Role, TokenPurpose, User
-from webapp.models.base import utcnow
+from webapp.models.base import rowcount, utcnow
 from webapp.models.sync import aware
 from webapp.queue import get_queue
 from webapp.services import audit, mail, sessions
@@ -165,12 +165,14 @@ def find_link(token: str, purpose: TokenPurpose) -> AccountToken:
 
 def _use(link: AccountToken) -> None:
     # Single use also under a double click: only one request marks it used.
-    used = db.session.execute(
-        update(AccountToken)
-        .where(AccountToken.id == link.id, AccountToken.used_at.is_(None))
-        .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    used = rowcount(
+        db.session.execute(
+            update(AccountToken)
+            .where(AccountToken.id == link.id, AccountToken.used_at.is_(None))
+            .values(used_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    )
     if used != 1:
         raise LinkInvalid(
             _("Länken gäller inte längre. Den kan redan ha använts eller ha gått ut.")

@@ -22,7 +22,7 @@ from sqlalchemy import or_, update
 
 from webapp.extensions import db
 from webapp.models import RecoveryCode, User
-from webapp.models.base import utcnow
+from webapp.models.base import rowcount, utcnow
 from webapp.services import audit, sessions
 
 ISSUER = "Brygga"
@@ -77,12 +77,16 @@ def verify_code(user: User, code: str, now: float | None = None) -> bool:
     step = _matching_step(secret, _normalise(code), time.time() if now is None else now)
     if step is None:
         return False
-    claimed = db.session.execute(
-        update(User)
-        .where(User.id == user.id, or_(User.totp_last_step.is_(None), User.totp_last_step < step))
-        .values(totp_last_step=step)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    claimed = rowcount(
+        db.session.execute(
+            update(User)
+            .where(
+                User.id == user.id, or_(User.totp_last_step.is_(None), User.totp_last_step < step)
+            )
+            .values(totp_last_step=step)
+            .execution_options(synchronize_session=False)
+        )
+    )
     db.session.expire(user, ["totp_last_step"])
     return claimed == 1
 
@@ -136,16 +140,18 @@ def unused_recovery_codes(user: User) -> int:
 
 def use_recovery_code(user: User, code: str) -> bool:
     """True, once, for one of the user's unused recovery codes. Caller commits."""
-    used = db.session.execute(
-        update(RecoveryCode)
-        .where(
-            RecoveryCode.user_id == user.id,
-            RecoveryCode.code_hash == _hash(code),
-            RecoveryCode.used_at.is_(None),
+    used = rowcount(
+        db.session.execute(
+            update(RecoveryCode)
+            .where(
+                RecoveryCode.user_id == user.id,
+                RecoveryCode.code_hash == _hash(code),
+                RecoveryCode.used_at.is_(None),
+            )
+            .values(used_at=utcnow())
+            .execution_options(synchronize_session=False)
         )
-        .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if used == 1:
         audit.record(
             "auth.recovery_code_used", actor=user, organization_id=user.organization_id,

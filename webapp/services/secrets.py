@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from webapp import crypto
-from webapp.extensions import db
+from webapp.extensions import Base, db
 from webapp.models.sealed import place_of
 
 
 def encrypted_columns() -> list[tuple[Any, str]]:
     """(model, attribute) for every encrypted column of every mapped model."""
     found = []
-    for mapper in db.Model.registry.mappers:
+    for mapper in Base.registry.mappers:
         for column in mapper.columns:
             if column.info.get("encrypted"):
                 found.append((mapper.class_, mapper.get_property_by_column(column).key))

@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import update
+from sqlalchemy.sql import Executable
 
 from webapp.extensions import db
 from webapp.models import User, UserSession
-from webapp.models.base import utcnow
+from webapp.models.base import rowcount, utcnow
 from webapp.models.sync import aware
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def current(user: User, token: str | None) -> tuple[UserSession | None, str | No
     return row, None
 
 
-def _write(statement) -> None:  # type: ignore[no-untyped-def]
+def _write(statement: Executable) -> None:
     # On a connection of its own: a page that only reads still keeps its session alive, and
     # the view's own unit of work is neither committed nor waited for.
     with db.engine.begin() as conn:
@@ -108,7 +109,7 @@ def end_all(user: User, reason: str, keep: int | None = None) -> int:
     )
     if keep is not None:
         stmt = stmt.where(UserSession.id != keep)
-    return db.session.execute(stmt).rowcount or 0
+    return rowcount(db.session.execute(stmt))
 
 
 def active(user: User) -> list[UserSession]:
