@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 DEV_ENVIRONMENTS = {"dev", "test"}
@@ -69,6 +70,8 @@ class Config:
         # the login whatever happens.
         self.SESSION_IDLE_MINUTES = int(env.get("SESSION_IDLE_MINUTES", "30"))
         self.SESSION_MAX_HOURS = int(env.get("SESSION_MAX_HOURS", "12"))
+        # The browser may forget the cookie no later than the server forgets the session.
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=self.SESSION_MAX_HOURS)
         self.INVITATION_VALID_HOURS = int(env.get("INVITATION_VALID_HOURS", "72"))
         self.PASSWORD_RESET_VALID_MINUTES = int(env.get("PASSWORD_RESET_VALID_MINUTES", "30"))
 

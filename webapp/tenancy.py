@@ -26,11 +26,12 @@ import functools
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, false
+from sqlalchemy import Table, event, false, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ClauseElement, ColumnElement
+from sqlalchemy.sql.util import find_tables
 
 DIRECT = "organization_id"  # the model has its own organization_id column
 ITSELF = "id"  # the Organization model: its own id
@@ -134,36 +135,47 @@ def criteria(model: type, organization_id: int) -> ColumnElement[bool]:
     return relationship.has(criteria(parent, organization_id))
 
 
-def _guard_statement(state: ORMExecuteState, models: list[type]) -> None:
+def _touched(state: ORMExecuteState, owned: dict[str, type]) -> list[type]:
+    """The owned models whose tables the statement names: its entities, FROMs, joins and
+    subqueries. (A table reached only through a relationship join or eager load needs no
+    criteria of its own: it is reached from a row the criteria already keep to one
+    organization, and rows only point at rows of their own organization.)"""
+    statement = cast(ClauseElement, state.statement)
+    found = find_tables(statement, include_joins=True, include_aliases=True, include_crud=True)
+    tables = {t.name for t in found}
+    tables.update(cast(Table, m.local_table).name for m in state.all_mappers)
+    return [owned[name] for name in sorted(tables) if name in owned]
+
+
+def _guard_statement(state: ORMExecuteState, owned: dict[str, type]) -> None:
     if not (state.is_select or state.is_update or state.is_delete) or state.is_column_load:
         # Column loads refresh attributes of an object that was already loaded under a scope.
         return
     scope = _scope.get()
     if scope is not None and scope.every_organization:
         return
-    touched = {mapper.class_ for mapper in state.all_mappers}
+    touched = _touched(state, owned)
+    if not touched:
+        return
     if scope is None:
-        owned = sorted(m.__name__ for m in models if m in touched)
-        if owned:
-            raise TenantNotStated(
-                f"query of {', '.join(owned)} without a stated organization: wrap it in "
-                "tenancy.tenant(organization_id), tenant_of(model, id) or all_organizations()"
-            )
-    organization_id = scope.organization_id if scope is not None else None
-    state.statement = state.statement.options(*_options(tuple(models), organization_id))
-
-
-@functools.lru_cache(maxsize=4096)
-def _options(models: tuple[type, ...], organization_id: int | None) -> tuple[Any, ...]:
-    # Built once per organization: the id is a bound parameter of the criteria, so SQLAlchemy's
-    # compiled-statement cache is shared by every organization.
-    return tuple(
-        with_loader_criteria(
-            model,
-            false() if organization_id is None else criteria(model, organization_id),
-            include_aliases=True,
+        raise TenantNotStated(
+            f"query of {', '.join(m.__name__ for m in touched)} without a stated organization: "
+            "wrap it in tenancy.tenant(organization_id), tenant_of(model, id) or "
+            "all_organizations()"
         )
-        for model in models
+    state.statement = state.statement.options(
+        *(_option(model, scope.organization_id) for model in touched)
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def _option(model: type, organization_id: int | None) -> Any:
+    # Built once per model and organization; the id is a bound parameter of the criteria, so
+    # SQLAlchemy's compiled-statement cache is shared by every organization.
+    return with_loader_criteria(
+        model,
+        false() if organization_id is None else criteria(model, organization_id),
+        include_aliases=True,
     )
 
 
@@ -192,12 +204,12 @@ def install(session_class: type[Session], registry: Any) -> None:
     """Register the guard's hooks on the app's session class (once per process)."""
     if getattr(session_class, "_brygga_tenant_guard", False):
         return
-    models: list[type] = []
+    owned: dict[str, type] = {}
 
     def on_execute(state: ORMExecuteState) -> None:
-        if not models:  # mappers are complete only once every model is imported
-            models.extend(owned_models(registry))
-        _guard_statement(state, models)
+        if not owned:  # mappers are complete only once every model is imported
+            owned.update({inspect(m).local_table.name: m for m in owned_models(registry)})
+        _guard_statement(state, owned)
 
     def before_flush(session: Session, flush_context: Any, instances: Any) -> None:
         _guard_flush(session)
