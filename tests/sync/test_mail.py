@@ -3,42 +3,17 @@ A real SMTP server (aiosmtpd) on loopback receives the mails."""
 
 from __future__ import annotations
 
-import email
-import socket
-
 import pytest
-from aiosmtpd.controller import Controller
 
 import jobs.sync
 from tests.sync.helpers import start_sync, work
 from webapp.models import Role
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.Message] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        message["X-Rcpt"] = ", ".join(envelope.rcpt_tos)
-        self.messages.append(message)
-        return "250 OK"
-
-
 @pytest.fixture
-def inbox(app, monkeypatch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setitem(app.config, "SMTP_HOST", "127.0.0.1")
-    monkeypatch.setitem(app.config, "SMTP_PORT", port)
-    monkeypatch.setitem(app.config, "SMTP_USE_TLS", False)
-    monkeypatch.setitem(app.config, "PUBLIC_URL", "https://brygga.example.se")
-    yield handler
-    controller.stop()
+def inbox(mailbox):
+    """The local mail sink of tests/conftest.py (aiosmtpd on loopback)."""
+    return mailbox
 
 
 @pytest.fixture
