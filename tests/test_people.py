@@ -141,7 +141,7 @@ def test_retention_removes_old_receipt_files_and_login_trail(app, people):
         assert data_protection.retention_cutoff(date(2026, 11, 24)) == date(2019, 1, 1)
         removed = data_protection.purge_expired(date(2026, 11, 24))
         db.session.commit()
-        assert removed == {"receipts": 1, "login_events": 1}
+        assert removed == {"receipts": 1, "login_events": 1, "sessions": 0, "links": 0}
         sizes = sorted(r.size for r in db.session.scalars(db.select(Receipt)))
         assert sizes == [0, 4]  # 2018's receipt file is gone, 2019's is kept
         assert db.session.scalar(db.select(ExpenseReport.title)) == "Gammal"

@@ -125,3 +125,14 @@ def test_sessions_keep_no_secret(app, people):
         stored = json.dumps([[r.token_hash, r.ip_address, r.user_agent] for r in rows])
     token = app.session_interface.get_signing_serializer(app).loads(cookie)["sid"]
     assert token not in stored  # only its hash
+
+
+def test_sessions_older_than_ninety_days_are_purged_with_their_addresses(app, people, runner):
+    login(app, people.user(Role.ADMIN), "Gammal webbläsare")
+    age_sessions(app, created_at=timedelta(days=120), last_seen_at=timedelta(days=91))
+    login(app, "admin@testbolaget.se", "Ny webbläsare")
+    result = runner.invoke(args=["purge-expired"])
+    assert result.exit_code == 0, result.output
+    assert "1 session(s)" in result.output
+    with app.app_context():
+        assert db.session.scalars(select(UserSession.user_agent)).all() == ["Ny webbläsare"]

@@ -69,5 +69,7 @@ def register(app: Flask) -> None:
         click.echo(
             f"Removed {removed['receipts']} receipt file(s) and "
             f"{removed['login_events']} login event(s) older than "
-            f"{data_protection.retention_cutoff(date.today())}."
+            f"{data_protection.retention_cutoff(date.today())}; "
+            f"{removed['sessions']} session(s) and {removed['links']} e-mailed link(s) older "
+            f"than {data_protection.SESSION_DAYS} days."
         )

@@ -10,7 +10,7 @@ job (`purge_expired`) may remove them.
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import func, update
@@ -28,9 +28,11 @@ from webapp.models import (
     User,
     UserSession,
 )
+from webapp.models.base import rowcount
 from webapp.services import audit
 
 RETENTION_YEARS = 7
+SESSION_DAYS = 90
 
 
 class ErasureRefused(ValueError):
@@ -159,4 +161,18 @@ def purge_expired(today: date) -> dict[str, int]:
             AuditEvent.created_at < datetime(cutoff.year, 1, 1),
         )
     ).rowcount
-    return {"receipts": receipts or 0, "login_events": logins or 0}
+    # Sessions (addresses, browsers) and used or expired links: kept for 90 days, for questions
+    # about a login; nothing after that needs them.
+    recent = datetime.combine(today - timedelta(days=SESSION_DAYS), datetime.min.time(), UTC)
+    session_rows = rowcount(
+        db.session.execute(db.delete(UserSession).where(UserSession.last_seen_at < recent))
+    )
+    links = rowcount(
+        db.session.execute(db.delete(AccountToken).where(AccountToken.expires_at < recent))
+    )
+    return {
+        "receipts": receipts or 0,
+        "login_events": logins or 0,
+        "sessions": session_rows,
+        "links": links,
+    }
