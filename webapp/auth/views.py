@@ -40,18 +40,14 @@ def load_user(user_id: str) -> User | None:
     if not uid.isdigit() or not version.isdigit():
         return None
     with tenancy.all_organizations():  # whose the user is, is what we are finding out
-        user = db.session.get(User, int(uid))
-    if user is None or user.session_version != int(version):
-        return None
-    with tenancy.tenant(user.organization_id):
-        live, reason = sessions.current(user, session.get("sid"))
-    if live is None:
+        live, reason = sessions.current(int(uid), session.get("sid"))
+    if live is None or live.user.session_version != int(version):
         session.clear()
         if reason in ("idle", "expired"):
             flash(_("Du har loggats ut eftersom sessionen gick ut. Logga in igen."), "info")
         return None
     g.user_session = live
-    return user
+    return live.user
 
 
 def _safe_next(target: str | None) -> str:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import update
+from sqlalchemy.orm import joinedload
 from sqlalchemy.sql import Executable
 
 from webapp.extensions import db
@@ -60,15 +61,16 @@ def expiry_reason(row: UserSession, now: datetime) -> str | None:
     return None
 
 
-def current(user: User, token: str | None) -> tuple[UserSession | None, str | None]:
-    """The live session of `user` for the cookie's `token`, refreshed as seen now; or None and
-    why it does not count ("ended", "idle", "expired", None for no such session)."""
+def current(user_id: int, token: str | None) -> tuple[UserSession | None, str | None]:
+    """The live session of user `user_id` for the cookie's `token` (its user and organization
+    loaded with it, in one query), refreshed as seen now; or None and why it does not count
+    ("ended", "idle", "expired", None for no such session)."""
     if not token:
         return None, None
     row = db.session.scalar(
-        db.select(UserSession).where(
-            UserSession.token_hash == _hash(token), UserSession.user_id == user.id
-        )
+        db.select(UserSession)
+        .where(UserSession.token_hash == _hash(token), UserSession.user_id == user_id)
+        .options(joinedload(UserSession.user).joinedload(User.organization))
     )
     if row is None:
         return None, None
