@@ -18,13 +18,24 @@ from rq.worker import HerokuWorker, Worker
 from jobs.context import job_app
 
 
-class _Warm:
+class _Warm(Worker):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         job_app()
         # Keep the collector away from everything built so far, so a child does not touch
         # (and copy) the parent's pages just by collecting garbage.
         gc.freeze()
+
+    def subscribe(self) -> None:
+        # rq polls its command channel every 60 s, and redis-py 8 stops that thread by waiting
+        # for the poll to end: a warm shutdown (SIGTERM, as a PaaS restart sends) took up to a
+        # minute. A 1 s poll costs nothing and ends the worker at once.
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+            sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
 
 
 class WarmWorker(_Warm, Worker):
