@@ -33,6 +33,11 @@ except ModuleNotFoundError:  # pragma: no cover - once soap.py is gone
     soap = None
 
 
+class _Released(Exception):
+    """A call held back on purpose (latency) outlived its test: the sandbox was reset meanwhile,
+    and the call leaves the fresh state alone."""
+
+
 class SandboxApp:
     """WSGI callable serving Nmbrs' REST API, its OAuth server, the SOAP services (while
     ``soap.py`` exists) and the control API."""
@@ -60,23 +65,26 @@ class SandboxApp:
 
     def __call__(self, environ, start_response) -> Iterable[bytes]:
         request = Request(environ)
-        if request.path.startswith("/_sandbox"):
-            response = self.control(request)
-        elif request.path.startswith("/connect/"):
-            response = self.state.oauth.handle(request, sorted(self.state.data.accounts))
-        elif request.path.startswith("/api/"):
-            self._wait_latency()
-            response = rest.handle(self.state, request)
-        elif soap is not None:
-            response = soap.serve(self.state, request, self._wait_latency)
-        else:
-            response = Response("Not Found", status=404, content_type="text/plain")
+        try:
+            if request.path.startswith("/_sandbox"):
+                response = self.control(request)
+            elif request.path.startswith("/connect/"):
+                response = self.state.oauth.handle(request, sorted(self.state.data.accounts))
+            elif request.path.startswith("/api/"):
+                self._wait_latency()
+                response = rest.handle(self.state, request)
+            elif soap is not None:
+                response = soap.serve(self.state, request, self._wait_latency)
+            else:
+                response = Response("Not Found", status=404, content_type="text/plain")
+        except _Released:
+            response = Response("The sandbox was reset", status=503, content_type="text/plain")
         return response(environ, start_response)
 
     def _wait_latency(self) -> None:
         delay = self.state.latency_ms / 1000
-        if delay > 0:
-            self.state.closing.wait(delay)
+        if delay > 0 and not self.state.hold(delay):
+            raise _Released
 
     # --- control API -----------------------------------------------------------------------
 

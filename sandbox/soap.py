@@ -572,12 +572,12 @@ def fail(
 
 def _stall(state: SandboxState) -> Iterator[bytes]:
     yield _ENVELOPE_HEAD.encode()
-    state.closing.wait(state.stall_seconds)
+    state.hold(state.stall_seconds)
 
 
 def _endless(state: SandboxState, op: str) -> Iterator[bytes]:
     yield (_ENVELOPE_HEAD + f"<{op}Response><{op}Result>").encode()
     deadline = time.monotonic() + 600
     # Small pieces often enough that no read timeout ever fires.
-    while time.monotonic() < deadline and not state.closing.wait(0.02):
+    while time.monotonic() < deadline and state.hold(0.02):
         yield b"<Item><Id>1</Id></Item>" * 4

@@ -87,6 +87,7 @@ class SandboxState:
         self._large = large
         self._seed = seed
         self.closing = threading.Event()
+        self._released = threading.Event()
         self.stall_seconds = 30.0
         self.reset()
 
@@ -107,11 +108,23 @@ class SandboxState:
             # The REST + OAuth side: grants and tokens, failures and the request log.
             self.oauth = OAuthServer()
             self.rest = RestControl()
+            # Calls still held back on purpose (latency, a stall) were made before the reset,
+            # by a test that is over: wake them now, so they never act on the fresh data.
+            self._released.set()
+            self._released = threading.Event()
         return {"ok": True}
 
     def close(self) -> None:
         """Release handlers that are stalling on purpose, so a server can shut down."""
         self.closing.set()
+        self._released.set()
+
+    def hold(self, seconds: float) -> bool:
+        """Hold a call back for `seconds`. False when the sandbox was reset or closed in the
+        meantime: the call then belongs to the past and must leave the state alone."""
+        if self.closing.is_set():
+            return False
+        return not self._released.wait(seconds)
 
     # --- knobs ---------------------------------------------------------------------------
 

@@ -19,7 +19,8 @@ import pytest
 from redis import Redis
 from sqlalchemy import create_engine, make_url, text
 
-from tests.support import PASSWORD, make_test_app
+import jobs.context
+from tests.support import PASSWORD, PATIENCE_SECONDS, make_test_app
 from webapp.config import normalise_database_url
 from webapp.extensions import db
 from webapp.models import Organization, Role, User
@@ -57,7 +58,7 @@ def redis_url() -> Iterator[str]:
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + PATIENCE_SECONDS
     while True:
         try:
             Redis.from_url(url).ping()
@@ -69,7 +70,7 @@ def redis_url() -> Iterator[str]:
             time.sleep(0.05)
     yield url
     proc.terminate()
-    proc.wait(5)
+    proc.wait(PATIENCE_SECONDS)
 
 
 def _database_params() -> list[str]:
@@ -145,6 +146,16 @@ def proxied_app(app):
         Path(app.instance_path),
         TRUSTED_PROXY_HOPS=1,
     )
+
+
+@pytest.fixture(autouse=True)
+def _jobs_run_on_the_tests_app():
+    """A job in a test runs on the app the test gave `jobs.context` (monkeypatched, so undone
+    after the test). One built from the environment would outlive the test and point the next
+    tests' jobs at whatever database the environment names."""
+    yield
+    leaked, jobs.context._app = jobs.context._app, None
+    assert leaked is None, "a job built its own app: give it the test's app (jobs.context._app)"
 
 
 @pytest.fixture

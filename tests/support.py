@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from webapp import create_app
 
 PASSWORD = "rätt-lösenord-123"
+
+# How long a test waits for something that is about to happen (a worker starting, a job
+# finishing, a page catching up) before it fails. Generous, because every wait returns as soon
+# as the state is reached: a busy machine makes the suite slower, never red.
+PATIENCE_SECONDS = 120.0
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = PATIENCE_SECONDS) -> T:
+    """The predicate's first truthy value, polled until `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not so after {timeout:.0f} s")
+        time.sleep(0.05)
 
 
 def make_test_app(database_url: str, redis_url: str, instance: Path, **overrides):

@@ -7,9 +7,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
-from tests.support import make_test_app
+import jobs.context
+from tests.support import PATIENCE_SECONDS, make_test_app
+from tests.sync.helpers import work
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -22,6 +25,11 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+
+# Playwright's own waits (expect, clicks, page loads) follow the page's state; with a generous
+# ceiling a busy machine makes a browser test slower, never red.
+PATIENCE_MS = PATIENCE_SECONDS * 1000
+expect.set_options(timeout=PATIENCE_MS)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -61,6 +69,34 @@ def live_server(live_app):
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+
+
+@pytest.fixture
+def context(context):
+    context.set_default_timeout(PATIENCE_MS)
+    context.set_default_navigation_timeout(PATIENCE_MS)
+    return context
+
+
+@pytest.fixture
+def worker(live_app, monkeypatch):
+    """An RQ worker in a thread of the test process, running jobs on the live server's app."""
+    monkeypatch.setattr(jobs.context, "_app", live_app)
+    monkeypatch.setattr(jobs.context, "_app_pid", os.getpid())
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            work(live_app)
+            stop.wait(0.2)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(PATIENCE_SECONDS)
+    # A worker still busy would run into the next test, on tables being emptied.
+    assert not thread.is_alive(), "the in-process worker did not stop"
 
 
 @pytest.fixture

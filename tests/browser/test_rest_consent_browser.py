@@ -9,7 +9,6 @@ from playwright.sync_api import expect
 
 from sandbox.data import OTHER_TOKEN, OTHER_USERNAME
 from sandbox.oauth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SUBSCRIPTION_KEY
-from tests.browser.test_sync_browser import worker  # noqa: F401 - fixture
 from webapp.models import Role
 
 
@@ -20,7 +19,7 @@ def test_admin_moves_a_recipient_to_rest_with_one_consent(
     people,
     login,
     nmbrs_sandbox,
-    worker,  # noqa: F811 - the fixture imported above
+    worker,
     monkeypatch,
 ):
     for key, value in {
@@ -52,6 +51,6 @@ def test_admin_moves_a_recipient_to_rest_with_one_consent(
     expect(page.locator("#nmbrs-api")).to_have_text("REST, ansluten med Nmbrs-inloggning")
     expect(page.locator("#consent-expires")).to_contain_text("förlängs automatiskt")
     status = page.locator("#sync-status")
-    expect(status.get_by_text("Klart")).to_be_visible(timeout=15_000)
+    expect(status.get_by_text("Klart")).to_be_visible()
     expect(status.get_by_role("row", name=re.compile("^Anställda"))).to_contain_text("5")
     expect(page.get_by_role("button", name="Anslut med Nmbrs-inloggning (REST)")).to_have_count(0)

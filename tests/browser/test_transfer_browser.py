@@ -7,10 +7,9 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.test_sync_browser import worker  # noqa: F401  (the fixture)
 from tests.recipients.helpers import add_demo_nmbrs
+from tests.support import wait_for
 from tests.sync.helpers import start_sync
-from tests.sync.test_worker_killed import wait_for
 from tests.transfers.helpers import choose_wage_types, recipient_id
 from webapp.extensions import db
 from webapp.models import ReportRecipient
@@ -31,7 +30,7 @@ def test_admin_previews_and_sends_the_demo_report_to_nmbrs(
     live_server,
     login,
     nmbrs_sandbox,
-    worker,  # noqa: F811
+    worker,
     monkeypatch,
 ):
     # `make dev` up to "connect Nmbrs and sync", on the live app (its key encrypts the token).
@@ -44,7 +43,7 @@ def test_admin_previews_and_sends_the_demo_report_to_nmbrs(
     assert add_demo_nmbrs(client).status_code == 302
     rid = recipient_id(live_app, DEMO_ORG)
     start_sync(client, rid)
-    wait_for(lambda: synced(live_app, rid), timeout=15)
+    wait_for(lambda: synced(live_app, rid))
     choose_wage_types(live_app, rid)
     live_app.config["WTF_CSRF_ENABLED"] = True
 
@@ -64,7 +63,7 @@ def test_admin_previews_and_sends_the_demo_report_to_nmbrs(
     page.get_by_role("button", name="Skicka").click()
 
     status = page.locator("#transfer-status")
-    expect(status).to_have_attribute("data-status", "succeeded", timeout=15_000)
+    expect(status).to_have_attribute("data-status", "succeeded")
     expect(status).to_contain_text("2 av 2 rader skickade till Nmbrs, 475,00 kr.")
     result = status.get_by_role("row", name=re.compile("Kundbesök Uppsala"))
     expect(result).to_contain_text("Skickad")

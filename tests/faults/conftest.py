@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, make_url, text
 import jobs.context
 from tests.recipients.helpers import add_single_company_nmbrs
 from tests.reports.helpers import login
-from tests.support import make_test_app
+from tests.support import PATIENCE_SECONDS, make_test_app
 from webapp.config import normalise_database_url
 from webapp.extensions import db
 from webapp.models import RecipientStatus, ReportRecipient, Role
@@ -49,7 +49,7 @@ class RedisServer:
             + ["--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + PATIENCE_SECONDS
         while True:
             try:
                 Redis.from_url(self.url).ping()
@@ -62,7 +62,7 @@ class RedisServer:
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
-            self.proc.wait(5)
+            self.proc.wait(PATIENCE_SECONDS)
             self.proc = None
 
 

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from sandbox.data import OTHER_DOMAIN, OTHER_TOKEN, OTHER_USERNAME
+from tests.support import PATIENCE_SECONDS
 from webapp.nmbrs import (
     Credentials,
     NewWageComponent,
@@ -206,7 +207,9 @@ def test_another_customers_employee_and_company_are_refused(nmbrs, make_client):
 
 def test_reset_token_makes_the_old_key_fail_with_1001(nmbrs, make_client, sandbox):
     nmbrs.verify()
-    reply = requests.post(f"{sandbox.url}/_sandbox/accounts/lon@demo.se/reset-token", timeout=5)
+    reply = requests.post(
+        f"{sandbox.url}/_sandbox/accounts/lon@demo.se/reset-token", timeout=PATIENCE_SECONDS
+    )
     new_token = reply.json()["token"]
     with pytest.raises(NmbrsAuthError) as caught:
         nmbrs.companies()
@@ -250,7 +253,7 @@ def test_sandbox_refuses_a_missing_or_unknown_soap_action(sandbox):
         headers = {"Content-Type": "text/xml; charset=utf-8"}
         if action:
             headers["SOAPAction"] = action
-        reply = requests.post(url, data=b"<x/>", headers=headers, timeout=5)
+        reply = requests.post(url, data=b"<x/>", headers=headers, timeout=PATIENCE_SECONDS)
         assert reply.status_code == 500
         assert b"<faultcode>soap:Client</faultcode>" in reply.content
         assert b"Unable to handle request without a valid action parameter." in reply.content
@@ -269,7 +272,7 @@ def test_sandbox_refuses_a_body_in_the_wrong_namespace(sandbox, nmbrs):
             "Content-Type": "text/xml; charset=utf-8",
             "SOAPAction": '"https://api.nmbrs.nl/soap/v3/CompanyService/List_GetAll"',
         },
-        timeout=5,
+        timeout=PATIENCE_SECONDS,
     )
     assert reply.status_code == 500 and b"soap:Client" in reply.content
 
@@ -280,22 +283,22 @@ def test_sandbox_data_changes_show_up_in_the_next_sync(nmbrs, demo, sandbox):
     added = requests.post(
         f"{url}/add_cost_center",
         json={"company_id": company_id, "code": "900", "description": "Nytt projekt"},
-        timeout=5,
+        timeout=PATIENCE_SECONDS,
     ).json()["id"]
     requests.post(
         f"{url}/rename_wage_type",
         json={"company_id": company_id, "code": 5500, "description": "Utlägg (kvitto)"},
-        timeout=5,
+        timeout=PATIENCE_SECONDS,
     ).raise_for_status()
     requests.post(
         f"{url}/remove_employee",
         json={"company_id": company_id, "id": demo["employee"].id},
-        timeout=5,
+        timeout=PATIENCE_SECONDS,
     ).raise_for_status()
     assert added in {c.id for c in nmbrs.cost_centers(company_id)}
     assert {w.code: w.description for w in nmbrs.wage_types(company_id)}[5500] == "Utlägg (kvitto)"
     assert demo["employee"].id not in {e.id for e in nmbrs.employees(company_id)}
-    bad = requests.post(f"{url}/shutdown", json={}, timeout=5)
+    bad = requests.post(f"{url}/shutdown", json={}, timeout=PATIENCE_SECONDS)
     assert bad.status_code == 400
 
 

@@ -33,23 +33,29 @@ def _employee_id(sandbox) -> int:
     return next(iter(sandbox.state.company(_company_id(sandbox)).employees))
 
 
+# The sandbox holds these replies back for a minute (released when the test ends); the client
+# gives up after its own timeouts of about a second. "Well before the minute" tells the two
+# apart even on a busy machine.
+WELL_BEFORE_THE_REPLY = 30.0
+
+
 def test_slow_nmbrs_times_out_as_unavailable(make_client, sandbox):
-    sandbox.state.set_latency(1500)
+    sandbox.state.set_latency(60_000)
     client = make_client(timeouts=Timeouts(connect=1, read=0.3, total=5), retry=ONCE)
     started = time.monotonic()
     with pytest.raises(NmbrsUnavailable) as caught:
         client.companies()
-    assert time.monotonic() - started < 1.2
+    assert time.monotonic() - started < WELL_BEFORE_THE_REPLY
     assert "Nmbrs svarar inte" in caught.value.user_message
 
 
 def test_a_stalled_reply_times_out(make_client, sandbox):
-    sandbox.state.set_failure("stall", stall_seconds=5)
+    sandbox.state.set_failure("stall", stall_seconds=60)
     client = make_client(timeouts=Timeouts(connect=1, read=0.3, total=5), retry=ONCE)
     started = time.monotonic()
     with pytest.raises(NmbrsUnavailable):
         client.companies()
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < WELL_BEFORE_THE_REPLY
 
 
 def test_a_reply_that_never_ends_is_cut_off(make_client, sandbox):
@@ -58,7 +64,7 @@ def test_a_reply_that_never_ends_is_cut_off(make_client, sandbox):
     started = time.monotonic()
     with pytest.raises(NmbrsUnavailable):
         client.employees(_company_id(sandbox), 1)
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < WELL_BEFORE_THE_REPLY
 
 
 @pytest.mark.parametrize("mode", ["html503", "html502", "drop"])
@@ -118,7 +124,8 @@ def test_hostile_xml_is_refused_fast(make_client, sandbox, mode):
     started = time.monotonic()
     with pytest.raises(NmbrsProtocolError) as caught:
         make_client(retry=ONCE).companies()
-    assert time.monotonic() - started < 1.0
+    # Refused before any expansion: expanding would take minutes and gigabytes, not seconds.
+    assert time.monotonic() - started < WELL_BEFORE_THE_REPLY
     assert "root:" not in str(caught.value)
 
 
@@ -137,7 +144,7 @@ def test_a_doctype_hidden_behind_a_long_comment_is_still_refused():
     started = time.monotonic()
     with pytest.raises(NmbrsProtocolError):
         parsing.parse_xml(bomb)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < WELL_BEFORE_THE_REPLY
 
 
 def test_connection_refused_is_unavailable(make_client):

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from sandbox.oauth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SUBSCRIPTION_KEY
+from tests.support import PATIENCE_SECONDS
 from tests.sync.conftest import company_id, fast_sync, recipient_id  # noqa: F401 - fixtures
 from tests.sync.helpers import start_sync, work
 from webapp.extensions import db
@@ -44,7 +45,9 @@ def mails(monkeypatch) -> list[tuple[list[str], str, str]]:
 
 
 def sandbox_control(sandbox, side: str, method: str, **body) -> dict:
-    reply = requests.post(f"{sandbox.url}/_sandbox/{side}/{method}", json=body, timeout=5)
+    reply = requests.post(
+        f"{sandbox.url}/_sandbox/{side}/{method}", json=body, timeout=PATIENCE_SECONDS
+    )
     assert reply.status_code == 200, reply.text
     return reply.json()
 
@@ -75,7 +78,7 @@ def consent(client, sandbox, rid: int, *, decision: str = "allow", username=None
     params = {"sandbox_auto": decision}
     if username:
         params["username"] = username
-    reply = requests.get(authorize, params=params, allow_redirects=False, timeout=5)
+    reply = requests.get(authorize, params=params, allow_redirects=False, timeout=PATIENCE_SECONDS)
     assert reply.status_code == 302, reply.text
     back = urlsplit(reply.headers["Location"])
     assert back.path == "/settings/nmbrs/callback"

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import jobs.sync
+from tests.support import PATIENCE_SECONDS
 from tests.sync.helpers import queue, runs, work
 from webapp.extensions import db
 from webapp.models import NmbrsApi, NmbrsConnection, SyncAlert, SyncStatus
@@ -74,7 +75,7 @@ def test_two_workers_refreshing_at_once_refresh_once_and_the_connection_lives(
                 app.app_context(),
                 nmbrs_access.rest_client_for(conn, rate_limited=True) as nmbrs,
             ):
-                barrier.wait(5)
+                barrier.wait(PATIENCE_SECONDS)
                 results.append(len(nmbrs.wage_types(conn.rest_company_id)))
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -83,7 +84,7 @@ def test_two_workers_refreshing_at_once_refresh_once_and_the_connection_lives(
     for t in threads:
         t.start()
     for t in threads:
-        t.join(30)
+        t.join(PATIENCE_SECONDS)
     assert errors == []
     assert results == [30, 30]
     assert _refreshes(nmbrs_sandbox) - before == 1

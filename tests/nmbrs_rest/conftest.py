@@ -19,6 +19,7 @@ from sandbox.app import create_sandbox
 from sandbox.data import DEMO_DOMAIN, DEMO_TOKEN, DEMO_USERNAME
 from sandbox.oauth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SUBSCRIPTION_KEY
 from sandbox.state import SandboxState
+from tests.support import PATIENCE_SECONDS
 from webapp.nmbrs import (
     Credentials,
     MemoryTokenStore,
@@ -79,7 +80,7 @@ def consent(oauth: NmbrsOAuth, username: str = DEMO_USERNAME) -> Tokens:
         started.url,
         params={"sandbox_auto": "allow", "login_hint": username},
         allow_redirects=False,
-        timeout=5,
+        timeout=PATIENCE_SECONDS,
     )
     assert reply.status_code == 302, reply.text
     return oauth.finish(callback_args(reply.headers["Location"]), **started.pending())

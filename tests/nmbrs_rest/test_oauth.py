@@ -16,6 +16,7 @@ import requests
 
 from sandbox.data import DEMO_USERNAME
 from sandbox.oauth import BRYGGA_SCOPES, DEMO_CLIENT_SECRET, DEMO_SUBSCRIPTION_KEY
+from tests.support import PATIENCE_SECONDS
 from webapp.nmbrs import (
     SCOPES,
     MemoryTokenStore,
@@ -60,7 +61,7 @@ class _Form(HTMLParser):
 
 
 def _click(sandbox, url: str, label: str) -> requests.Response:
-    page = requests.get(url, timeout=5)
+    page = requests.get(url, timeout=PATIENCE_SECONDS)
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
     form = _Form()
     form.feed(page.text)
@@ -69,7 +70,7 @@ def _click(sandbox, url: str, label: str) -> requests.Response:
         sandbox.url + form.action,
         data={**form.fields, name: value},
         allow_redirects=False,
-        timeout=5,
+        timeout=PATIENCE_SECONDS,
     )
 
 
@@ -97,7 +98,12 @@ def test_admin_consents_on_the_nmbrs_page_and_brygga_gets_tokens(oauth, sandbox)
 
 def test_consent_url_asks_for_bryggas_scopes_with_pkce_and_never_openid(oauth, sandbox):
     started = oauth.start()
-    requests.get(started.url, params={"sandbox_auto": "allow"}, allow_redirects=False, timeout=5)
+    requests.get(
+        started.url,
+        params={"sandbox_auto": "allow"},
+        allow_redirects=False,
+        timeout=PATIENCE_SECONDS,
+    )
     sent = sandbox.state.oauth.stats()["last_authorize"]
     assert sent["scope"].split() == list(SCOPES) == list(BRYGGA_SCOPES)
     assert "openid" not in sent["scope"]
@@ -118,7 +124,10 @@ def test_declining_gives_a_consent_error_in_swedish(oauth, sandbox):
 def test_a_callback_with_another_state_is_refused_before_the_code_is_used(oauth, sandbox):
     started = oauth.start()
     reply = requests.get(
-        started.url, params={"sandbox_auto": "allow"}, allow_redirects=False, timeout=5
+        started.url,
+        params={"sandbox_auto": "allow"},
+        allow_redirects=False,
+        timeout=PATIENCE_SECONDS,
     )
     args = callback_args(reply.headers["Location"])
     with pytest.raises(NmbrsConsentError):
@@ -130,7 +139,10 @@ def test_a_callback_with_another_state_is_refused_before_the_code_is_used(oauth,
 def test_pkce_verifier_must_match(oauth, sandbox):
     started = oauth.start()
     reply = requests.get(
-        started.url, params={"sandbox_auto": "allow"}, allow_redirects=False, timeout=5
+        started.url,
+        params={"sandbox_auto": "allow"},
+        allow_redirects=False,
+        timeout=PATIENCE_SECONDS,
     )
     with pytest.raises(NmbrsConsentError):
         oauth.finish(
@@ -141,7 +153,10 @@ def test_pkce_verifier_must_match(oauth, sandbox):
 def test_a_code_works_once(oauth, sandbox):
     started = oauth.start()
     reply = requests.get(
-        started.url, params={"sandbox_auto": "allow"}, allow_redirects=False, timeout=5
+        started.url,
+        params={"sandbox_auto": "allow"},
+        allow_redirects=False,
+        timeout=PATIENCE_SECONDS,
     )
     args = callback_args(reply.headers["Location"])
     oauth.finish(args, **started.pending())
@@ -306,7 +321,7 @@ def test_two_workers_refreshing_at_once_make_one_refresh_and_both_keep_working(
     for t in threads:
         t.start()
     for t in threads:
-        t.join(10)
+        t.join(PATIENCE_SECONDS)
     assert results == [[1, 2], [1, 2]]
     assert sandbox.state.oauth.stats()["token_calls"]["refresh_token"] == 1
     assert sandbox.state.oauth.stats()["refused"] == {}

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 import requests
 
+from tests.support import PATIENCE_SECONDS
 from webapp.nmbrs import (
     NmbrsAuthError,
     NmbrsError,
@@ -307,7 +308,7 @@ def test_non_json_errors_map_by_status():
 
 def test_the_rest_and_oauth_knobs_are_reachable_over_the_control_api(nmbrs, sandbox):
     def post(path, body):
-        return requests.post(f"{sandbox.url}/_sandbox/{path}", json=body, timeout=5)
+        return requests.post(f"{sandbox.url}/_sandbox/{path}", json=body, timeout=PATIENCE_SECONDS)
 
     assert post("rest/set_failure", {"mode": "quota", "times": 1}).status_code == 200
     with pytest.raises(NmbrsQuotaExceeded):

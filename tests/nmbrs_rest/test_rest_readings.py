@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from sandbox.ids import rest_id
+from tests.support import PATIENCE_SECONDS
 from webapp.nmbrs import (
     NmbrsIncompleteList,
     NmbrsProtocolError,
@@ -139,10 +140,12 @@ def test_readings_are_set_over_the_control_api_and_reset_with_the_sandbox(sandbo
     reply = requests.post(
         f"{sandbox.url}/_sandbox/rest/set_reading",
         json={"links": "placeholder", "withhold": 2},
-        timeout=5,
+        timeout=PATIENCE_SECONDS,
     )
     assert reply.json()["links"] == "placeholder" and reply.json()["withhold"] == 2
-    bad = requests.post(f"{sandbox.url}/_sandbox/rest/set_reading", json={"links": "x"}, timeout=5)
+    bad = requests.post(
+        f"{sandbox.url}/_sandbox/rest/set_reading", json={"links": "x"}, timeout=PATIENCE_SECONDS
+    )
     assert bad.status_code == 400
     sandbox.state.reset()
     assert sandbox.state.rest.readings.links == "full"

@@ -10,6 +10,7 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from rq.timeouts import TimerDeathPenalty
 
+from jobs.worker import PromptStop
 from webapp.extensions import db
 from webapp.models import SyncRun
 
@@ -18,8 +19,11 @@ def queue(app) -> Queue:
     return Queue("default", connection=Redis.from_url(app.config["REDIS_URL"]))
 
 
-class ThreadWorker(SimpleWorker):
-    """A SimpleWorker that can run outside the main thread (signals belong to the main one)."""
+class ThreadWorker(PromptStop, SimpleWorker):
+    """A SimpleWorker that can run outside the main thread (signals belong to the main one),
+    and that quits at once when its burst is done (see `PromptStop`)."""
+
+    listen_slice_seconds = 0.1
 
     death_penalty_class = TimerDeathPenalty
 

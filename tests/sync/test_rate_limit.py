@@ -35,7 +35,10 @@ def test_threads_sharing_a_bucket_stay_under_the_limit_in_every_window(redis_url
     stamps.sort()
     busiest = max(bisect.bisect_left(stamps, t + 1.0) - i for i, t in enumerate(stamps))
     assert busiest <= 50
-    assert 2.0 < elapsed < 3.5  # 120 calls at 50/s: the limit, not much slower
+    # 120 calls at 50/s take 2.4 s: never faster (the limit). The slots are reserved in Redis
+    # ahead of time, so a busy machine delays a caller's wake-up without stretching the whole;
+    # a limiter wasting half its slots would take 4.8 s.
+    assert 2.0 < elapsed < 4.5
 
 
 def test_one_bucket_per_host():

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psutil
 
+from tests.support import PATIENCE_SECONDS, wait_for
 from tests.sync.helpers import progress_url, runs, start_sync, work
 from webapp.extensions import db
 from webapp.models import SyncStatus, WageType
@@ -47,16 +48,6 @@ def start_worker(app, sandbox_url: str) -> subprocess.Popen:
     )
 
 
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 def test_worker_killed_mid_sync_leaves_nothing_half_applied_and_the_next_sync_works(
     app, client, recipient_id, nmbrs_sandbox, company_id
 ):
@@ -77,7 +68,7 @@ def test_worker_killed_mid_sync_leaves_nothing_half_applied_and_the_next_sync_wo
         for process in [psutil.Process(worker.pid), *horses]:
             process.send_signal(signal.SIGKILL)
     finally:
-        worker.wait(10)
+        worker.wait(PATIENCE_SECONDS)
     nmbrs_sandbox.state.set_latency(0)
 
     assert wage_type_name(app, recipient_id, 1000) == "Månadslön"  # nothing half-applied
@@ -85,9 +76,7 @@ def test_worker_killed_mid_sync_leaves_nothing_half_applied_and_the_next_sync_wo
 
     # No heartbeat for longer than SYNC_DEAD_AFTER_SECONDS: the progress fragment notices.
     url = progress_url(response.text)
-    fragment = wait_for(
-        lambda: (t := client.get(url).text) and 'data-status="failed"' in t and t, timeout=10
-    )
+    fragment = wait_for(lambda: (t := client.get(url).text) and 'data-status="failed"' in t and t)
     assert "Synken avbröts" in fragment and "hx-trigger" not in fragment
     assert runs(app)[-1].error_code == "interrupted"
 

@@ -10,8 +10,9 @@ import time
 import psutil
 
 from tests.reports.helpers import text_of
+from tests.support import PATIENCE_SECONDS, wait_for
 from tests.sync.helpers import work
-from tests.sync.test_worker_killed import start_worker, wait_for
+from tests.sync.test_worker_killed import start_worker
 from tests.transfers.helpers import (
     approved_report,
     connect_nmbrs,
@@ -49,18 +50,18 @@ def test_worker_killed_while_nmbrs_stores_the_batch_then_retry_sends_nothing_twi
     expected = [(1001, 5100, "750.00", None, 11), (1001, 5500, "1234.50", None, 11),
                 (1002, 5100, "300.00", None, 11)]  # fmt: skip
     url = transfer_url(send(s.admin, rid, reports))
-    nmbrs_sandbox.state.set_latency(1500)  # every call takes 1.5 s: time to kill mid-call
+    nmbrs_sandbox.state.set_latency(3000)  # every call takes 3 s: time to kill mid-call
     worker = start_worker(app, nmbrs_sandbox.url)
     try:
-        wait_for(lambda: lines_in_flight(app) == 3, timeout=30)  # the batch is on its way
+        wait_for(lambda: lines_in_flight(app) == 3)  # the batch is on its way
         time.sleep(0.2)
         horses = psutil.Process(worker.pid).children(recursive=True)
         for process in [psutil.Process(worker.pid), *horses]:
             process.send_signal(signal.SIGKILL)
     finally:
-        worker.wait(10)
+        worker.wait(PATIENCE_SECONDS)
     assert stored(nmbrs_sandbox) == []  # not yet: Nmbrs is still working on it
-    wait_for(lambda: len(stored(nmbrs_sandbox)) == 3, timeout=10)
+    wait_for(lambda: len(stored(nmbrs_sandbox)) == 3)
     nmbrs_sandbox.state.set_latency(0)
 
     # No heartbeat for longer than SYNC_DEAD_AFTER_SECONDS: the progress fragment notices.
@@ -69,8 +70,7 @@ def test_worker_killed_while_nmbrs_stores_the_batch_then_retry_sends_nothing_twi
             (t := text_of(s.admin.get(url + "/progress", headers={"HX-Request": "true"})))
             and 'data-status="failed"' in t
             and t
-        ),
-        timeout=10,
+        )
     )
     assert "Överföringen avbröts" in fragment
     assert all(report_status(app, r) == ReportStatus.APPROVED for r in reports)
