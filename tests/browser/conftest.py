@@ -31,6 +31,29 @@ CHROMIUM_ARGS = [
 PATIENCE_MS = PATIENCE_SECONDS * 1000
 expect.set_options(timeout=PATIENCE_MS)
 
+# htmx wires up links and forms when the page has loaded. A person never clicks in the first
+# milliseconds, but Playwright clicks as soon as an element shows: on a busy machine that can be
+# before htmx, and the plain link is followed (a full page instead of the dialog). Until the
+# page's load event a transparent cover lies over it; Playwright's clicks wait for an element
+# that receives them, so they land once htmx is ready. (Styled through the CSSOM: CSP allows it.)
+WAIT_FOR_LOAD_BEFORE_CLICKS = """
+(() => {
+  const cover = document.createElement("div");
+  cover.setAttribute("aria-hidden", "true");
+  Object.assign(cover.style, {position: "fixed", inset: "0", zIndex: "2147483647"});
+  const place = () => {
+    if (!document.documentElement) return false;
+    document.documentElement.append(cover);
+    return true;
+  };
+  if (!place()) {
+    const watch = new MutationObserver(() => place() && watch.disconnect());
+    watch.observe(document, {childList: true});
+  }
+  window.addEventListener("load", () => setTimeout(() => cover.remove(), 0));
+})();
+"""
+
 
 def pytest_collection_modifyitems(config, items):
     here = Path(__file__).parent
@@ -73,6 +96,7 @@ def live_server(live_app):
 
 @pytest.fixture
 def context(context):
+    context.add_init_script(script=WAIT_FOR_LOAD_BEFORE_CLICKS)
     context.set_default_timeout(PATIENCE_MS)
     context.set_default_navigation_timeout(PATIENCE_MS)
     return context
