@@ -3,9 +3,11 @@ unavailable, nothing is lost, and work resumes by itself when Redis is back — 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from tests.faults.conftest import recipient_id
+from tests.recipients.helpers import DEMO_TOKEN, DEMO_USERNAME, active, add_demo_nmbrs
 from tests.reports.helpers import login, new_report
 from tests.sync.helpers import progress_url, runs, start_sync, work
 from webapp.extensions import db
@@ -64,3 +66,40 @@ def test_a_queued_sync_whose_job_redis_lost_runs_when_redis_is_back(
     done = admin_client.get(url)
     assert 'data-status="succeeded"' in done.text
     assert [r.status for r in runs(redis_app)] == [SyncStatus.SUCCEEDED]
+
+
+def test_with_redis_down_a_key_that_sees_several_companies_says_so_and_saves_nothing(
+    redis_app, own_redis, admin_client
+):
+    before = [r.display_name for r in active(redis_app)]
+    own_redis.stop()
+
+    key = {"username": DEMO_USERNAME, "token": DEMO_TOKEN, "environment": "se"}
+    answer = admin_client.post("/settings/recipients/new/nmbrs", data=key)
+    assert answer.status_code == 200
+    assert QUEUE_DOWN in answer.text and "Ingenting sparades" in answer.text
+    assert 'name="company_id"' not in answer.text  # no company step to continue from
+    assert DEMO_TOKEN not in answer.text
+    assert [r.display_name for r in active(redis_app)] == before
+
+    own_redis.start()  # back: the same key goes through both steps
+    assert add_demo_nmbrs(admin_client).status_code == 302
+    assert len(active(redis_app)) == len(before) + 1
+
+
+def test_with_redis_gone_before_the_company_is_chosen_the_dialog_says_so_and_saves_nothing(
+    redis_app, own_redis, admin_client
+):
+    before = [r.display_name for r in active(redis_app)]
+    key = {"username": DEMO_USERNAME, "token": DEMO_TOKEN, "environment": "se"}
+    first = admin_client.post("/settings/recipients/new/nmbrs", data=key)
+    ref = re.search(r'name="ref"[^>]*value="([^"]+)"', first.text).group(1)
+    company_id = re.findall(r'name="company_id"[^>]*value="(\d+)"', first.text)[0]
+    own_redis.stop()
+
+    answer = admin_client.post(
+        "/settings/recipients/new/nmbrs/company", data={"ref": ref, "company_id": company_id}
+    )
+    assert answer.status_code == 200
+    assert QUEUE_DOWN in answer.text and "Det tog för lång tid" not in answer.text
+    assert [r.display_name for r in active(redis_app)] == before

@@ -11,6 +11,7 @@ import logging
 import secrets
 from dataclasses import asdict, dataclass, field
 
+from flask_babel import gettext as _
 from redis.exceptions import RedisError
 
 from webapp import crypto
@@ -92,18 +93,26 @@ def remember(checked: CheckedKey, organization_id: int) -> str:
     try:
         redis_connection().set(f"pending-nmbrs:{ref}", json.dumps(payload), ex=PENDING_TTL_SECONDS)
     except RedisError:
-        raise ConnectError(
-            "Brygga kunde inte spara steget just nu. Försök igen om en stund."
-        ) from None
+        log.warning("could not park a checked nmbrs key: redis unavailable")
+        raise ConnectError(_queue_unavailable()) from None
     return ref
 
 
+def _queue_unavailable() -> str:
+    return _(
+        "Kön för bakgrundsjobb svarar inte just nu, så Brygga kan inte hålla nyckeln medan du "
+        "väljer företag. Ingenting sparades; försök igen om en liten stund."
+    )
+
+
 def recall(ref: str, organization_id: int) -> CheckedKey | None:
-    """The parked key for this organization, or None when it expired or is someone else's."""
+    """The parked key for this organization, or None when it expired or is someone else's.
+    Raises ConnectError when Redis does not answer."""
     try:
         raw = redis_connection().get(f"pending-nmbrs:{ref}")
     except RedisError:
-        return None
+        log.warning("could not read a parked nmbrs key: redis unavailable")
+        raise ConnectError(_queue_unavailable()) from None
     if raw is None:
         return None
     payload = json.loads(raw)

@@ -108,10 +108,12 @@ def add_nmbrs():
             checked = nmbrs_connect.check_key(
                 form.username.data.strip(), form.token.data.strip(), form.environment.data
             )
+            # Several companies: the key waits in Redis while the admin chooses one.
+            ref = nmbrs_connect.remember(checked, _org_id()) if len(checked.companies) > 1 else None
         except nmbrs_connect.ConnectError as exc:
             error = exc.user_message
         else:
-            if len(checked.companies) == 1:
+            if ref is None:
                 recipient = recipients_service.add_nmbrs(
                     current_user, checked, checked.companies[0]["id"], replacing
                 )
@@ -120,7 +122,6 @@ def add_nmbrs():
                     url_for("settings.index"),
                     _("%(name)s är tillagd som rapportmottagare.", name=recipient.display_name),
                 )
-            ref = nmbrs_connect.remember(checked, _org_id())
             company_form = CompanyForm(ref=ref)
             company_form.company_id.choices = _company_choices(checked)
             return render_dialog(
@@ -140,13 +141,17 @@ def _company_choices(checked: nmbrs_connect.CheckedKey) -> list[tuple[int, str]]
 def choose_company():
     replacing = _replacing()
     form = CompanyForm()
-    checked = nmbrs_connect.recall(form.ref.data or "", _org_id())
+    try:
+        checked = nmbrs_connect.recall(form.ref.data or "", _org_id())
+        error = None if checked else _("Det tog för lång tid. Ange API-nyckeln igen.")
+    except nmbrs_connect.ConnectError as exc:
+        checked, error = None, exc.user_message
     if checked is None:
         form = NmbrsKeyForm(formdata=None)
         return render_dialog(
             "recipients/nmbrs_dialog.html",
             form=form,
-            error=_("Det tog för lång tid. Ange API-nyckeln igen."),
+            error=error,
             replacing=replacing,
             recipient=None,
         )
