@@ -6,7 +6,11 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from webapp.services.receipts import MAX_RECEIPT_BYTES
+
 DEV_ENVIRONMENTS = {"dev", "test"}
+# The largest request body: a receipt and the form fields around it (MAX_CONTENT_LENGTH).
+MAX_REQUEST_BYTES = MAX_RECEIPT_BYTES + 1024 * 1024
 
 
 def normalise_database_url(url: str) -> str:
@@ -74,6 +78,10 @@ class Config:
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=self.SESSION_MAX_HOURS)
         self.INVITATION_VALID_HOURS = int(env.get("INVITATION_VALID_HOURS", "72"))
         self.PASSWORD_RESET_VALID_MINUTES = int(env.get("PASSWORD_RESET_VALID_MINUTES", "30"))
+
+        # Anything larger is refused (413) from its Content-Length, before a byte of the body
+        # is read; a file just over the receipt limit still gets the receipt form's message.
+        self.MAX_CONTENT_LENGTH = MAX_REQUEST_BYTES
 
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

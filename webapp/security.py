@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextvars import Token
 
-from flask import Flask, Response, flash, g, redirect, request, url_for
+from flask import Flask, Response, abort, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -81,6 +81,14 @@ def register_request_scope(app: Flask) -> None:
 
 def register(app: Flask) -> None:
     is_dev = app.config["BRYGGA_ENV"] in ("dev", "test")
+
+    @app.before_request
+    def refuse_oversize_bodies() -> None:
+        # Before anything reads the body (CSRF, forms, the login limit): an anonymous client
+        # announcing gigabytes is answered at once, and nothing is spooled to disk.
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if limit is not None and (request.content_length or 0) > limit:
+            abort(413)
 
     @app.after_request
     def set_security_headers(response: Response) -> Response:

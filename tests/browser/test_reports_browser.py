@@ -75,3 +75,33 @@ def test_employee_files_a_report_with_each_kind_and_an_approver_approves_it(
     page.get_by_role("button", name="Attestera").click()
     expect(page.get_by_role("status")).to_have_text("Rapporten är attesterad.")
     expect(page.get_by_text("Inga rapporter väntar på attest.")).to_be_visible()
+
+
+def test_an_employee_attaching_a_too_large_receipt_is_told_so(page, live_server, people, login):
+    login(people.user(Role.EMPLOYEE, name="Maria Anställd"))
+    page.get_by_role("navigation").get_by_role("link", name="Mina utlägg").click()
+    page.get_by_label("Namn på rapporten").fill("Mässa i Malmö")
+    page.get_by_role("button", name="Skapa rapport").click()
+
+    outlay = _add_form(page, "Utlägg")
+    outlay.get_by_label("Datum").fill("2026-03-02")
+    outlay.get_by_label("Beskrivning").fill("Hotell")
+    outlay.get_by_label("Belopp inkl. moms (kr)").fill("1 200,00")
+    outlay.get_by_label("Varav moms (kr)").fill("128,57")
+
+    def attach(size: int):
+        photo = PNG + b"\0" * (size - len(PNG))
+        outlay = page.locator("details[open]", has=page.get_by_label("Kvitto"))
+        outlay.get_by_label("Kvitto").set_input_files(
+            {"name": "hotell.png", "mimeType": "image/png", "buffer": photo}
+        )
+        outlay.get_by_role("button", name="Spara utlägg").click()
+
+    # Just over 10 MB: the form says so itself, and keeps what was typed.
+    attach(10 * 1024 * 1024 + 100_000)
+    expect(page.get_by_text("Kvittot är större än 10 MB.")).to_be_visible()
+    expect(page.get_by_label("Beskrivning")).to_have_value("Hotell")
+    # Far over: refused before the upload is read, with a page that says why.
+    attach(16 * 1024 * 1024)
+    expect(page.get_by_role("heading", name="Det du skickade är för stort")).to_be_visible()
+    expect(page.get_by_text("Ett kvitto får vara högst 10 MB.")).to_be_visible()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, render_template
+from flask import Flask, g, make_response, render_template
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 
@@ -22,6 +22,15 @@ def register(app: Flask) -> None:
 
     for code in (400, 403, 404, 405, 429, 500):
         app.register_error_handler(code, page(code))
+
+    @app.errorhandler(413)
+    def too_large(error):
+        response = make_response(render_template("errors/error.html", code=413), 413)
+        # An htmx form (a receipt upload) gets the page in place of the whole page: htmx swaps
+        # this one error (responseHandling in base.html); the form cannot be shown again unread.
+        response.headers["HX-Retarget"] = "body"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
