@@ -6,7 +6,10 @@ beside the bind and the worker counts.
 
 from webapp.config import MAX_REQUEST_BYTES
 
-accesslog = "-"  # on stdout, where the PaaS collects it
+# Access log on stdout, where the PaaS collects it, with secret query values redacted
+# (the OAuth callback's `code` and `state`): see webapp/access_log.py.
+accesslog = "-"
+logger_class = "webapp.access_log.ScrubbedLogger"
 
 
 def pre_request(worker, req):

@@ -55,6 +55,7 @@ def test_export_gives_everything_as_json(app, client, admin, people):
         uid = user.id
     response = client.get(f"/people/{uid}/export")
     assert response.mimetype == "application/json"
+    assert response.headers["Cache-Control"] == "no-store"  # personal data: never cached
     data = json.loads(response.data)
     assert data["person"]["name"] == "Göran"
     assert data["person"]["employee_number"] == "1003"

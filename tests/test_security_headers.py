@@ -11,6 +11,12 @@ def test_pages_carry_a_strict_csp_and_no_sniff(client, admin):
     assert response.headers["Cache-Control"] == "no-store"
 
 
+def test_static_files_stay_cacheable(client):
+    response = client.get("/static/app.css")
+    assert response.status_code == 200
+    assert "no-store" not in response.headers.get("Cache-Control", "")
+
+
 def test_no_inline_script_in_any_page(client, admin):
     page = client.get("/settings/").text
     assert "<script>" not in page and "<script " not in page.replace("<script src=", "")

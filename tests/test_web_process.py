@@ -1,5 +1,5 @@
 """The web process exactly as the Procfile starts it (gunicorn, its config, its limits): an
-oversize request is refused before its body is read."""
+oversize request is refused before its body is read, and the access log keeps no secrets."""
 
 from __future__ import annotations
 
@@ -130,3 +130,22 @@ def test_request_lines_and_headers_past_the_procfiles_limits_are_refused(web):
     answer = requests.get(web.url + "/login", headers=huge_cookie, timeout=PATIENCE_SECONDS)
     assert answer.status_code == 431
     assert requests.get(web.url + "/login", timeout=PATIENCE_SECONDS).status_code == 200
+
+
+def test_the_access_log_keeps_no_oauth_code_or_state(web):
+    secret_code, secret_state = "CODE-d1e2a3d4b5e6e7f8", "STATE-0a1b2c3d4e5f6a7b"
+    callback = f"/settings/nmbrs/callback?code={secret_code}&state={secret_state}&lang=sv"
+    requests.get(
+        web.url + callback,
+        headers={"Referer": web.url + callback},
+        allow_redirects=False,
+        timeout=PATIENCE_SECONDS,
+    )
+    line = wait_for(
+        lambda: next(
+            (x for x in web.log_text().splitlines() if "/settings/nmbrs/callback" in x), None
+        )
+    )
+    assert "code=[redacted]&state=[redacted]&lang=sv" in line  # still says what was asked
+    log = web.log_text()
+    assert secret_code not in log and secret_state not in log

@@ -99,7 +99,9 @@ def register(app: Flask) -> None:
         headers.setdefault("Referrer-Policy", "same-origin")
         if not is_dev:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        # Pages show personal data and payroll figures: never keep them in shared caches.
-        if response.mimetype == "text/html":
-            headers.setdefault("Cache-Control", "no-store")
+        # Everything but the static files may carry personal data or payroll figures: pages,
+        # the personal-data export, receipts, PAXml files. Never keep any of it in a cache
+        # (send_file's own "no-cache" would still let a browser store a receipt on disk).
+        if request.endpoint != "static":
+            headers["Cache-Control"] = "no-store"
         return response

@@ -55,6 +55,7 @@ def test_outlay_keeps_its_receipt_and_cost_center(app, people):
     assert receipt.status_code == 200
     assert receipt.data == PDF
     assert receipt.mimetype == "application/pdf"
+    assert receipt.headers["Cache-Control"] == "no-store"  # not kept in the browser's cache
     # The name without its path, in UTF-8 for the browser.
     assert "filename*=UTF-8''t%C3%A5g.pdf" in receipt.headers["Content-Disposition"]
     # The code used is offered for the next line.

@@ -28,6 +28,7 @@ def download(client, url):
     response = client.post(url + "/file")
     assert response.status_code == 200
     assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert response.headers["Cache-Control"] == "no-store"  # payroll lines: never cached
     return response.data
 
 
