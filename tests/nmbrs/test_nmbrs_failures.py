@@ -197,7 +197,7 @@ def test_parsing_time_grows_linearly():
     def timed(count: int) -> float:
         body = _employee_list_envelope(count)
         best = float("inf")
-        for _ in range(3):
+        for _ in range(5):  # the best of five: a busy machine's pauses fall out
             started = time.perf_counter()
             result = parsing.read_result(
                 body, 200, "text/xml", "EmployeeService", "List_GetByCompany"
@@ -207,8 +207,9 @@ def test_parsing_time_grows_linearly():
         return best
 
     small, large = timed(10_000), timed(100_000)
-    # Ten times the data may cost ten times the time, not a hundred (quadratic).
-    assert large < small * 30
+    # Ten times the data may cost ten times the time, not a hundred (quadratic); the gap
+    # leaves room for a busy machine (34 times was seen under `stress-ng --cpu 2`).
+    assert large < small * 50
 
 
 def test_one_client_serves_a_thread_pool(nmbrs, sandbox):
