@@ -130,6 +130,7 @@ def run(tmp: Path, env: dict, base: str) -> int:
         SyncStatus,
         SyncTrigger,
     )
+    from webapp.recipients.nmbrs import access, catalogue
     from webapp.services import accounts, sync
     from webapp.tenancy import all_organizations
 
@@ -180,7 +181,7 @@ def run(tmp: Path, env: dict, base: str) -> int:
 
         def bare_fetch(recipient: ReportRecipient) -> float:
             started = time.perf_counter()
-            sync.fetch(recipient.nmbrs)
+            catalogue.fetch(recipient.nmbrs)
             return time.perf_counter() - started
 
         # --- 1. zero latency ------------------------------------------------------------------
@@ -228,7 +229,7 @@ def run(tmp: Path, env: dict, base: str) -> int:
 
         # --- 2. 50 ms latency -----------------------------------------------------------------
         control(base, "/_sandbox/latency", {"ms": 50})
-        client = sync.client_for(big.nmbrs)
+        client = access.client_for(big.nmbrs)
         company_id, debtor_id = big.nmbrs.company_id, big.nmbrs.debtor_id
 
         def timed(fn, *args) -> float:

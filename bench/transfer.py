@@ -185,8 +185,11 @@ def run(base: str) -> int:
     from webapp.extensions import db
     from webapp.models import ExpenseReport, LineStatus, Transfer, TransferLine, TransferStatus
     from webapp.nmbrs import PayrollPeriod
-    from webapp.services import paxml, transfer
-    from webapp.services.nmbrs_access import client_for
+    from webapp.recipients.nmbrs import delivery
+    from webapp.recipients.nmbrs.access import client_for
+    from webapp.recipients.paxml import delivery as paxml_delivery
+    from webapp.recipients.paxml import file as paxml
+    from webapp.services import transfer
     from webapp.tenancy import all_organizations
 
     app = create_app()
@@ -216,7 +219,7 @@ def run(base: str) -> int:
             )
         batches, batch = [], []
         for components in by_employee.values():
-            if batch and len(batch) + len(components) > transfer.BATCH_LINES:
+            if batch and len(batch) + len(components) > delivery.BATCH_LINES:
                 batches.append(batch)
                 batch = []
             batch.extend(components)
@@ -251,7 +254,7 @@ def run(base: str) -> int:
                 return client.wage_components(employee, year=YEAR, period=PERIOD)
 
             started = time.perf_counter()
-            with ThreadPoolExecutor(transfer.POOL_SIZE) as pool:
+            with ThreadPoolExecutor(delivery.POOL_SIZE) as pool:
                 for b in batches:
                     employees = list(dict.fromkeys(c.employee_id for c in b))
                     list(pool.map(read, employees))
@@ -313,7 +316,7 @@ def run(base: str) -> int:
         results.append(("transfer / bare batch calls ≤ 1.3", ratio_total <= 1.3))
 
         # --- 2. PAXml ---------------------------------------------------------------------
-        lines = transfer._paxml_lines(t.id)
+        lines = paxml_delivery.paxml_lines(t.id)
         started = time.perf_counter()
         data = paxml.build(lines, encoding="UTF-8", company_name="Bench AB")
         build_s = time.perf_counter() - started

@@ -20,7 +20,7 @@ def main() -> None:
     log.info("clock started (redis %s)", app.config["REDIS_URL"].rsplit("@", 1)[-1])
     while True:
         # Nightly syncs at 02:00 Europe/Stockholm, hourly catch-up and reaping: the schedule
-        # itself is a pure function of "now" (webapp.services.nightly.plan).
+        # itself is a pure function of "now" (webapp.services.sync.nightly.plan).
         try:
             from webapp.tenancy import all_organizations
 

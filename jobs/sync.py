@@ -37,8 +37,7 @@ def nightly(recipient_id: int) -> str:
             if (
                 recipient is None
                 or not recipient.is_active
-                or recipient.nmbrs is None
-                or sync.needs_admin(recipient.nmbrs)  # rejected key, expired/revoked consent
+                or sync.needs_admin(recipient)  # rejected key, expired/revoked consent
             ):
                 return "skipped"
             run = sync.run_nightly(recipient)
@@ -48,27 +47,16 @@ def nightly(recipient_id: int) -> str:
 
 
 def keep_alive(connection_id: int) -> str:
-    """Refresh an idle REST connection's OAuth tokens before its refresh token runs out.
-
-    A refused refresh marks the connection (expired or revoked) and e-mails the admins once.
-    """
+    """Refresh an idle Nmbrs REST connection's OAuth tokens before its refresh token runs out
+    (enqueued by the clock's hourly check). A refused refresh marks the connection and e-mails
+    the admins once."""
     from webapp.extensions import db
-    from webapp.models import NmbrsApi, NmbrsConnection
-    from webapp.nmbrs import NmbrsConsentExpired
-    from webapp.services import nmbrs_access, sync
+    from webapp.models import NmbrsConnection
+    from webapp.recipients.nmbrs import keepalive
     from webapp.tenancy import tenant_of
 
     with job_app().app_context(), tenant_of(NmbrsConnection, connection_id):
         try:
-            connection = db.session.get(NmbrsConnection, connection_id)
-            if connection is None or connection.api != NmbrsApi.REST:
-                return "skipped"
-            try:
-                nmbrs_access.token_store_for(connection_id).refresh_now()
-            except NmbrsConsentExpired as exc:
-                db.session.expire_all()
-                sync.record_consent_problem(connection.recipient, exc.user_message)
-                return "consent expired"
-            return "refreshed"
+            return keepalive.keep_alive(connection_id)
         finally:
             db.session.remove()

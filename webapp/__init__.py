@@ -45,6 +45,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_request_ids(app)
     register_request_scope(app)
     register_blueprints(app)
+    register_recipient_kinds(app)
     register_errorhandlers(app)
     register_security_headers(app)
     register_template_helpers(app)
@@ -118,6 +119,13 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(audit_bp)
     app.register_blueprint(people_bp)
     app.register_blueprint(transfers_bp)
+
+
+def register_recipient_kinds(app: Flask) -> None:
+    """The payroll systems (webapp/recipients/<kind>/): each brings its dialogs and templates."""
+    from webapp.recipients import register_kinds
+
+    register_kinds(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -25,7 +25,7 @@ from webapp.models import (
     User,
     WageType,
 )
-from webapp.services import nmbrs_move
+from webapp.recipients.nmbrs import move as nmbrs_move
 
 from .conftest import connection, consent, soap_sync
 

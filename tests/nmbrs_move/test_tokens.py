@@ -16,8 +16,10 @@ from tests.support import PATIENCE_SECONDS
 from tests.sync.helpers import queue, runs, work
 from webapp.extensions import db
 from webapp.models import NmbrsApi, NmbrsConnection, SyncAlert, SyncStatus
-from webapp.services import nightly, nmbrs_access
+from webapp.recipients.nmbrs import access as nmbrs_access
+from webapp.recipients.nmbrs import keepalive
 from webapp.services import sync as sync_service
+from webapp.services.sync import nightly
 
 from .conftest import connection, consent, oauth_stats, sandbox_control, soap_sync
 
@@ -192,8 +194,8 @@ def test_the_clock_keeps_an_idle_connection_alive(app, nmbrs_sandbox, rest_recip
     conn = connection(app, rest_recipient)
     expires = conn.consent_expires_at.replace(tzinfo=UTC)
     with app.app_context():
-        assert sync_service.schedule_keepalives(expires - timedelta(days=25)) == []
-        assert sync_service.schedule_keepalives(expires - timedelta(days=20)) == [conn.id]
+        assert keepalive.schedule_keepalives(expires - timedelta(days=25)) == []
+        assert keepalive.schedule_keepalives(expires - timedelta(days=20)) == [conn.id]
     [job] = queue(app).get_jobs()
     assert job.func_name == "jobs.sync.keep_alive"
     before = _refreshes(nmbrs_sandbox)
@@ -210,4 +212,4 @@ def test_the_clock_keeps_an_idle_connection_alive(app, nmbrs_sandbox, rest_recip
     assert len(mails) == 1
     assert runs(app)[-1].error_code == "consent_expired"
     with app.app_context():
-        assert sync_service.schedule_keepalives(expires) == []  # not while it needs an admin
+        assert keepalive.schedule_keepalives(expires) == []  # not while it needs an admin

@@ -10,8 +10,9 @@ import jobs.sync
 from tests.sync.helpers import queue, runs, work
 from webapp.extensions import db
 from webapp.models import KeyStatus, NmbrsConnection, ReportRecipient, SyncStatus, SyncTrigger
-from webapp.services import nightly, sync
-from webapp.services.nightly import ClockState, RecipientState, plan
+from webapp.services import sync
+from webapp.services.sync import nightly, schedule
+from webapp.services.sync.nightly import ClockState, RecipientState, plan
 
 STOCKHOLM = nightly.STOCKHOLM
 
@@ -102,7 +103,7 @@ def test_many_recipients_are_spread_with_enqueue_in(app, recipient_id, monkeypat
     monkeypatch.setitem(app.config, "SYNC_NIGHTLY_SPREAD_SECONDS", 600)
     with app.app_context():
         fake = [recipient(recipient_id)] + [recipient(1000 + i) for i in range(3)]
-        monkeypatch.setattr(sync, "schedule_inputs", lambda: fake)
+        monkeypatch.setattr(schedule, "schedule_inputs", lambda: fake)
         sync.clock_tick(at("2026-11-24T02:00:00"))
     registry = ScheduledJobRegistry(queue=queue(app))
     assert len(registry.get_job_ids()) == 3 and queue(app).count == 1

@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 
 import psutil
+from redis import Redis
 
 from tests.support import PATIENCE_SECONDS, wait_for
 from tests.sync.helpers import progress_url, runs, start_sync, work
 from webapp.extensions import db
 from webapp.models import SyncStatus, WageType
+from webapp.services import runs as runs_service
 
 RQ = str(Path(sys.executable).parent / "rq")
 
@@ -84,3 +86,57 @@ def test_worker_killed_mid_sync_leaves_nothing_half_applied_and_the_next_sync_wo
     work(app)
     assert runs(app)[-1].status == SyncStatus.SUCCEEDED
     assert wage_type_name(app, recipient_id, 1000) == "Månadslön tjänsteman"
+
+
+def kill_worker(worker: subprocess.Popen) -> None:
+    """SIGKILL the worker and its work horse (RQ puts the horse in a session of its own)."""
+    horses = psutil.Process(worker.pid).children(recursive=True)
+    assert horses, "the work horse should be running the job"
+    for process in [psutil.Process(worker.pid), *horses]:
+        process.send_signal(signal.SIGKILL)
+    worker.wait(PATIENCE_SECONDS)
+
+
+def expire_executions(app, job_id: str) -> None:
+    """What Redis does 90 s after the kill: the dead worker's execution records expire (their
+    TTL is the heartbeat's), while the job and its execution index live on for a while."""
+    redis = Redis.from_url(app.config["REDIS_URL"])
+    keys = list(redis.scan_iter(f"rq:execution:{job_id}:*"))
+    assert keys, "the killed worker's execution should still be recorded"
+    redis.delete(*keys)
+
+
+def test_a_click_after_a_killed_sync_starts_a_fresh_run_whatever_rq_still_holds(
+    app, client, recipient_id, nmbrs_sandbox
+):
+    """Issue 12, item 2: once the killed run is marked failed, *Hämta senaste data från
+    Nmbrs* starts a fresh run (no HTTP 500, no run left queued for ever)."""
+    nmbrs_sandbox.state.set_latency(1500)
+    response = start_sync(client, recipient_id)
+    worker = start_worker(app, nmbrs_sandbox.url)
+    try:
+        wait_for(lambda: runs(app)[-1].status == SyncStatus.RUNNING)
+        time.sleep(0.5)  # in the middle of fetching
+    finally:
+        kill_worker(worker)
+    nmbrs_sandbox.state.set_latency(0)
+    url = progress_url(response.text)
+    wait_for(lambda: 'data-status="failed"' in client.get(url).text)
+    dead = runs(app)[-1]
+    expire_executions(app, dead.job_id)
+
+    again = start_sync(client, recipient_id)
+    assert again.status_code == 200
+    assert "Hämtar" in again.text or "Väntar" in again.text
+    fresh = runs(app)[-1]
+    assert fresh.id != dead.id and fresh.status == SyncStatus.QUEUED
+    work(app)  # the fresh run's job is on the queue: a worker runs it
+    assert runs(app)[-1].status == SyncStatus.SUCCEEDED
+
+    # And the run lifecycle replaces whatever RQ holds under an id it is given again.
+    with app.app_context():
+        runs_service.enqueue(
+            "jobs.sync.run", dead.id, job_id=dead.job_id, timeout=60, retry=None, description="t"
+        )
+    work(app)  # the replaced job finds its run finished: nothing to do
+    assert [r.status for r in runs(app)][-2:] == [SyncStatus.FAILED, SyncStatus.SUCCEEDED]

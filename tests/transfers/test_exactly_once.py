@@ -24,6 +24,7 @@ from tests.transfers.helpers import (
 from webapp.extensions import db
 from webapp.models import LineStatus, ReportStatus, Transfer, TransferStatus
 from webapp.models.base import utcnow
+from webapp.recipients.nmbrs import delivery
 from webapp.services import transfer as transfer_service
 
 
@@ -60,7 +61,7 @@ def crash_at(monkeypatch, point: str) -> None:
             state["armed"] = False
             raise Crash(point)
 
-    monkeypatch.setattr(transfer_service, "crash_hook", hook)
+    monkeypatch.setattr(delivery, "crash_hook", hook)
 
 
 def run_until_crash(app, transfer_id: int) -> None:

@@ -12,7 +12,7 @@ import psutil
 from tests.reports.helpers import text_of
 from tests.support import PATIENCE_SECONDS, wait_for
 from tests.sync.helpers import work
-from tests.sync.test_worker_killed import start_worker
+from tests.sync.test_worker_killed import expire_executions, kill_worker, start_worker
 from tests.transfers.helpers import (
     approved_report,
     connect_nmbrs,
@@ -76,6 +76,45 @@ def test_worker_killed_while_nmbrs_stores_the_batch_then_retry_sends_nothing_twi
     assert all(report_status(app, r) == ReportStatus.APPROVED for r in reports)
 
     assert s.admin.post(url + "/retry").status_code == 302
+    work(app)
+    assert stored(nmbrs_sandbox) == sorted(expected)
+    [t] = transfers(app)
+    assert t.status == TransferStatus.SUCCEEDED
+    assert all(report_status(app, r) == ReportStatus.TRANSFERRED for r in reports)
+
+
+def test_retry_after_a_killed_transfer_sends_whatever_rq_still_holds_of_the_dead_job(
+    app, people, nmbrs_sandbox, fast
+):
+    """Issue 12, item 2: once the killed transfer is marked failed, *Försök igen* starts it
+    again (no HTTP 500, nothing left queued for ever), and nothing is sent twice."""
+    s = staff(app, people)
+    rid = connect_nmbrs(app, s.admin)
+    reports = [approved_report(s, "maria", km="300", outlay="1 234,50", cc="")]
+    expected = [(1001, 5100, "750.00", None, 11), (1001, 5500, "1234.50", None, 11)]
+    url = transfer_url(send(s.admin, rid, reports))
+    nmbrs_sandbox.state.set_latency(3000)
+    worker = start_worker(app, nmbrs_sandbox.url)
+    try:
+        wait_for(lambda: lines_in_flight(app) == 2)  # the batch is on its way
+        time.sleep(0.2)
+    finally:
+        kill_worker(worker)
+    wait_for(lambda: len(stored(nmbrs_sandbox)) == 2)
+    nmbrs_sandbox.state.set_latency(0)
+    wait_for(
+        lambda: (
+            'data-status="failed"'
+            in text_of(s.admin.get(url + "/progress", headers={"HX-Request": "true"}))
+        )
+    )
+    [dead] = transfers(app)
+    expire_executions(app, dead.job_id)
+
+    response = s.admin.post(url + "/retry")
+    assert response.status_code == 302
+    [queued] = transfers(app)
+    assert queued.status == TransferStatus.QUEUED
     work(app)
     assert stored(nmbrs_sandbox) == sorted(expected)
     [t] = transfers(app)

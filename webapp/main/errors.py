@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 
 from webapp.extensions import login_manager
+from webapp.services.errors import Forbidden, Invalid, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,10 @@ def register(app: Flask) -> None:
 
     for code in (400, 403, 404, 405, 429, 500):
         app.register_error_handler(code, page(code))
+    # The services' domain errors (webapp.services.errors), as the views would answer them.
+    app.register_error_handler(NotFound, page(404))
+    app.register_error_handler(Forbidden, page(403))
+    app.register_error_handler(Invalid, page(422))
 
     @app.errorhandler(413)
     def too_large(error):

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from flask import abort
 from flask_babel import gettext as _
 
 from webapp.extensions import db
@@ -33,6 +32,7 @@ from webapp.models import (
 from webapp.models.base import utcnow
 from webapp.payitems import PayItem
 from webapp.services import audit
+from webapp.services.errors import NotFound
 from webapp.services.mileage import MileageError, calculate_mileage
 from webapp.services.pay_parts import Calculation, PayPart, to_money, to_ore
 from webapp.services.per_diem import (
@@ -70,18 +70,18 @@ def get_report(user: User, report_id: int) -> ExpenseReport:
     admins every report of their organization that has been submitted."""
     report = db.session.get(ExpenseReport, report_id)
     if report is None or report.organization_id != user.organization_id:
-        abort(404)
+        raise NotFound
     if report.employee_id == user.id:
         return report
     if user.can_approve and report.status != ReportStatus.DRAFT:
         return report
-    abort(404)
+    raise NotFound
 
 
 def get_line(report: ExpenseReport, line_id: int) -> ExpenseLine:
     line = db.session.get(ExpenseLine, line_id)
     if line is None or line.report_id != report.id:
-        abort(404)
+        raise NotFound
     return line
 
 
@@ -365,7 +365,7 @@ def create_report(user: User, title: str) -> ExpenseReport:
 
 def _check_editable(report: ExpenseReport, user: User) -> None:
     if report.employee_id != user.id:
-        abort(404)
+        raise NotFound
     if not report.is_editable:
         raise ReportError(_("Rapporten är inskickad och kan inte ändras. Dra tillbaka den först."))
 
@@ -566,7 +566,7 @@ def submit(report: ExpenseReport, user: User) -> None:
 
 def withdraw(report: ExpenseReport, user: User) -> None:
     if report.employee_id != user.id:
-        abort(404)
+        raise NotFound
     if report.status != ReportStatus.SUBMITTED:
         raise ReportError(_("Bara en inskickad rapport som inte är attesterad kan dras tillbaka."))
     report.status = ReportStatus.DRAFT
@@ -579,7 +579,7 @@ def withdraw(report: ExpenseReport, user: User) -> None:
 
 def _check_decidable(report: ExpenseReport, user: User) -> None:
     if not user.can_approve or report.organization_id != user.organization_id:
-        abort(404)
+        raise NotFound
     if report.employee_id == user.id:
         raise ReportError(_("Du kan inte attestera din egen rapport."))
     if report.status != ReportStatus.SUBMITTED:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import abort
 from flask_babel import gettext as _
 
 from webapp.extensions import db
 from webapp.models import Role, User
 from webapp.services import accounts, audit
+from webapp.services.errors import NotFound
 
 
 def in_organization(organization_id: int) -> list[User]:
@@ -22,7 +22,7 @@ def get(organization_id: int, user_id: int) -> User:
     """The person, or 404 — also for someone of another organization."""
     user = db.session.get(User, user_id)
     if user is None or user.organization_id != organization_id:
-        abort(404)
+        raise NotFound
     return user
 
 

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import abort
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func
 
 from webapp.extensions import db
 from webapp.models import (
-    KeyStatus,
-    NmbrsConnection,
-    PaxmlSettings,
     PayItemSetting,
-    PayrollEmployee,
     RecipientKind,
     RecipientStatus,
     ReportRecipient,
@@ -23,32 +17,9 @@ from webapp.models import (
     WageType,
 )
 from webapp.models.base import utcnow
+from webapp.recipients import kind_of
 from webapp.services import audit
-from webapp.services.nmbrs_connect import CheckedKey
-
-
-@dataclass(frozen=True)
-class KindInfo:
-    kind: RecipientKind
-    name: object
-    description: object
-
-
-# The kinds an admin can choose. A new kind is a new entry here, a settings model and a dialog.
-KINDS: dict[RecipientKind, KindInfo] = {
-    RecipientKind.NMBRS: KindInfo(
-        RecipientKind.NMBRS,
-        "Nmbrs",
-        _l("Lönesystemet Nmbrs, via Nmbrs API med en API-nyckel."),
-    ),
-    RecipientKind.PAXML: KindInfo(
-        RecipientKind.PAXML,
-        _l("PAXml-fil"),
-        _l("En lönefil enligt PAXml-standarden (Fortnox Lön, Crona, Kontek med flera)."),
-    ),
-}
-
-PAXML_ENCODINGS = ("UTF-8", "ISO-8859-1")
+from webapp.services.errors import NotFound
 
 
 def active_recipients(organization_id: int) -> list[ReportRecipient]:
@@ -72,7 +43,7 @@ def get_active(organization_id: int, recipient_id: int) -> ReportRecipient:
         or recipient.organization_id != organization_id
         or recipient.status != RecipientStatus.ACTIVE
     ):
-        abort(404)
+        raise NotFound
     return recipient
 
 
@@ -85,9 +56,10 @@ def _next_position(organization_id: int) -> int:
     return (current or 0) + 1
 
 
-def _new_recipient(
+def new_recipient(
     actor: User, kind: RecipientKind, display_name: str, replacing: ReportRecipient | None
 ) -> ReportRecipient:
+    """A new recipient of `kind`, taking the place of `replacing` if given; the caller commits."""
     recipient = ReportRecipient(
         organization_id=actor.organization_id,
         kind=kind,
@@ -121,66 +93,6 @@ def _new_recipient(
     return recipient
 
 
-def add_nmbrs(
-    actor: User, checked: CheckedKey, company_id: int, replacing: ReportRecipient | None = None
-) -> ReportRecipient:
-    """Save a checked Nmbrs key as a recipient for the chosen company; the caller commits."""
-    company = next(c for c in checked.companies if c["id"] == company_id)
-    recipient = _new_recipient(actor, RecipientKind.NMBRS, f"Nmbrs – {company['name']}", replacing)
-    recipient.nmbrs = NmbrsConnection(
-        environment=checked.environment,
-        username=checked.username,
-        token=checked.token,
-        token_last4=checked.token_last4,
-        domain=checked.domain,
-        debtor_id=company["debtor_id"],
-        company_id=company["id"],
-        company_name=company["name"],
-        key_status=KeyStatus.OK,
-        key_checked_at=utcnow(),
-    )
-    return recipient
-
-
-def replace_nmbrs_key(actor: User, recipient: ReportRecipient, checked: CheckedKey) -> None:
-    """A new key for the same Nmbrs recipient (after *Reset token* in Nmbrs)."""
-    connection = recipient.nmbrs
-    if connection.company_id not in {c["id"] for c in checked.companies}:
-        raise ValueError(
-            _(
-                "Den nya nyckeln ser inte företaget %(name)s. Använd en nyckel för samma "
-                "Nmbrs-konto, eller ersätt mottagaren med pennan.",
-                name=connection.company_name,
-            )
-        )
-    connection.username = checked.username
-    connection.environment = checked.environment
-    connection.domain = checked.domain
-    connection.token = checked.token
-    connection.token_last4 = checked.token_last4
-    connection.key_status = KeyStatus.OK
-    connection.key_checked_at = connection.key_changed_at = utcnow()
-    audit.record(
-        "nmbrs.key_replaced",
-        actor=actor,
-        organization_id=recipient.organization_id,
-        obj=recipient,
-        username=checked.username,
-    )
-
-
-def add_paxml(
-    actor: User,
-    display_name: str,
-    program_name: str | None,
-    encoding: str,
-    replacing: ReportRecipient | None = None,
-) -> ReportRecipient:
-    recipient = _new_recipient(actor, RecipientKind.PAXML, display_name, replacing)
-    recipient.paxml = PaxmlSettings(program_name=program_name or None, encoding=encoding)
-    return recipient
-
-
 def remove(actor: User, recipient: ReportRecipient) -> None:
     """Take a recipient out of use; its history (syncs, transfers) stays."""
     recipient.status = RecipientStatus.REMOVED
@@ -200,7 +112,7 @@ class CarryOver:
     lost: list[str]
 
 
-def carry_over_report(old: ReportRecipient, new_kind: RecipientKind) -> CarryOver:
+def carry_over_report(old: ReportRecipient) -> CarryOver:
     """What of `old`'s settings follows to a new recipient of `new_kind`, and what does not."""
     kept, lost = [], []
     if old.pay_item_settings:
@@ -215,23 +127,7 @@ def carry_over_report(old: ReportRecipient, new_kind: RecipientKind) -> CarryOve
                 name=old.display_name,
             )
         )
-    if old.kind == RecipientKind.NMBRS:
-        mapped = db.session.scalar(
-            db.select(func.count())
-            .select_from(PayrollEmployee)
-            .where(
-                PayrollEmployee.recipient_id == old.id, PayrollEmployee.mapping_source == "manual"
-            )
-        )
-        if mapped:
-            lost.append(
-                _(
-                    "%(n)d manuella kopplingar mellan personer och anställda i Nmbrs.",
-                    n=mapped,
-                )
-            )
-        lost.append(_("Data hämtad från Nmbrs (lönearter, kostnadsställen, anställda)."))
-        lost.append(_("API-nyckeln till Nmbrs."))
+    lost.extend(kind_of(old).lost_on_replace(old))
     return CarryOver(kept=kept, lost=lost)
 
 
@@ -244,7 +140,7 @@ def _carry_over(old: ReportRecipient, new: ReportRecipient) -> None:
 
 def wage_type_problems(recipient: ReportRecipient) -> list[PayItemSetting]:
     """Included values whose chosen wage type is archived in or missing from Nmbrs."""
-    if recipient.kind != RecipientKind.NMBRS:
+    if not kind_of(recipient).has_catalogues:
         return []
     chosen = [s for s in recipient.pay_item_settings if s.included and s.wage_code]
     if not chosen:

@@ -10,28 +10,20 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from webapp.extensions import db, htmx
-from webapp.models import PayrollEmployee, RecipientKind, ReportRecipient, SyncTrigger, User
+from webapp.models import PayrollEmployee, ReportRecipient, SyncTrigger, User
 from webapp.permissions import admin_required
+from webapp.recipients import Kind, all_kinds, kind_for, kind_of
 from webapp.responses import finish, render_dialog
 from webapp.security import CSP
-from webapp.services import (
-    advanced_settings,
-    catalog_views,
-    employee_mapping,
-    nmbrs_access,
-    nmbrs_connect,
-    nmbrs_move,
-)
+from webapp.services import advanced_settings, catalog_views, employee_mapping
 from webapp.services import recipients as recipients_service
 from webapp.services import sync as sync_service
-from webapp.settings.forms import CompanyForm, NmbrsKeyForm, PaxmlForm
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -54,7 +46,9 @@ def _box_context() -> dict:
     return {
         "recipients": recipients,
         "recipient_problems": {r.id: recipients_service.wage_type_problems(r) for r in recipients},
-        "soap_warnings": {r.id for r in recipients if nmbrs_move.soap_warning(r)},
+        "soap_warnings": {
+            r.id for r in recipients if kind_of(r).page_context(r).get("soap_warning")
+        },
     }
 
 
@@ -72,120 +66,26 @@ def index():
 @bp.route("/recipients/new")
 @admin_required
 def choose_kind():
-    return render_dialog(
-        "recipients/kind_chooser.html", kinds=recipients_service.KINDS, replacing=_replacing()
-    )
+    return render_dialog("recipients/kind_chooser.html", kinds=all_kinds(), replacing=_replacing())
 
 
 @bp.route("/recipients/<int:recipient_id>/replace/<kind>")
 @admin_required
 def confirm_replace(recipient_id: int, kind: str):
     recipient = _recipient(recipient_id)
-    new_kind = _kind(kind)
     return render_dialog(
         "recipients/replace_confirm.html",
         recipient=recipient,
-        kind=recipients_service.KINDS[new_kind],
-        carry=recipients_service.carry_over_report(recipient, new_kind),
+        kind=_kind(kind),
+        carry=recipients_service.carry_over_report(recipient),
     )
 
 
-def _kind(kind: str) -> RecipientKind:
+def _kind(key: str) -> Kind:
     try:
-        return RecipientKind(kind)
-    except ValueError:
+        return kind_for(key)
+    except KeyError:
         abort(404)
-
-
-@bp.route("/recipients/new/nmbrs", methods=["GET", "POST"])
-@admin_required
-def add_nmbrs():
-    replacing = _replacing()
-    form = NmbrsKeyForm()
-    error = None
-    if form.validate_on_submit():
-        try:
-            checked = nmbrs_connect.check_key(
-                form.username.data.strip(), form.token.data.strip(), form.environment.data
-            )
-            # Several companies: the key waits in Redis while the admin chooses one.
-            ref = nmbrs_connect.remember(checked, _org_id()) if len(checked.companies) > 1 else None
-        except nmbrs_connect.ConnectError as exc:
-            error = exc.user_message
-        else:
-            if ref is None:
-                recipient = recipients_service.add_nmbrs(
-                    current_user, checked, checked.companies[0]["id"], replacing
-                )
-                db.session.commit()
-                return finish(
-                    url_for("settings.index"),
-                    _("%(name)s är tillagd som rapportmottagare.", name=recipient.display_name),
-                )
-            company_form = CompanyForm(ref=ref)
-            company_form.company_id.choices = _company_choices(checked)
-            return render_dialog(
-                "recipients/nmbrs_company.html", form=company_form, replacing=replacing
-            )
-    return render_dialog(
-        "recipients/nmbrs_dialog.html", form=form, error=error, replacing=replacing, recipient=None
-    )
-
-
-def _company_choices(checked: nmbrs_connect.CheckedKey) -> list[tuple[int, str]]:
-    return [(c["id"], f"{c['name']} ({c['number']})") for c in checked.companies]
-
-
-@bp.route("/recipients/new/nmbrs/company", methods=["POST"])
-@admin_required
-def choose_company():
-    replacing = _replacing()
-    form = CompanyForm()
-    try:
-        checked = nmbrs_connect.recall(form.ref.data or "", _org_id())
-        error = None if checked else _("Det tog för lång tid. Ange API-nyckeln igen.")
-    except nmbrs_connect.ConnectError as exc:
-        checked, error = None, exc.user_message
-    if checked is None:
-        form = NmbrsKeyForm(formdata=None)
-        return render_dialog(
-            "recipients/nmbrs_dialog.html",
-            form=form,
-            error=error,
-            replacing=replacing,
-            recipient=None,
-        )
-    form.company_id.choices = _company_choices(checked)
-    if not form.validate_on_submit():
-        return render_dialog("recipients/nmbrs_company.html", form=form, replacing=replacing)
-    recipient = recipients_service.add_nmbrs(current_user, checked, form.company_id.data, replacing)
-    db.session.commit()
-    nmbrs_connect.forget(form.ref.data)
-    return finish(
-        url_for("settings.index"),
-        _("%(name)s är tillagd som rapportmottagare.", name=recipient.display_name),
-    )
-
-
-@bp.route("/recipients/new/paxml", methods=["GET", "POST"])
-@admin_required
-def add_paxml():
-    replacing = _replacing()
-    form = PaxmlForm()
-    if form.validate_on_submit():
-        recipient = recipients_service.add_paxml(
-            current_user,
-            form.display_name.data.strip(),
-            (form.program_name.data or "").strip(),
-            form.encoding.data,
-            replacing,
-        )
-        db.session.commit()
-        return finish(
-            url_for("settings.index"),
-            _("%(name)s är tillagd som rapportmottagare.", name=recipient.display_name),
-        )
-    return render_dialog("recipients/paxml_dialog.html", form=form, replacing=replacing)
 
 
 # --- one recipient ---------------------------------------------------------------------------
@@ -197,41 +97,7 @@ def recipient_menu(recipient_id: int):
     return render_dialog(
         "recipients/pen_menu.html",
         recipient=_recipient(recipient_id),
-        kinds=recipients_service.KINDS,
-    )
-
-
-@bp.route("/recipients/<int:recipient_id>/key", methods=["GET", "POST"])
-@admin_required
-def replace_key(recipient_id: int):
-    recipient = _recipient(recipient_id)
-    if recipient.kind != RecipientKind.NMBRS:
-        abort(404)
-    form = NmbrsKeyForm(
-        data=None
-        if request.method == "POST"
-        else {"username": recipient.nmbrs.username, "environment": recipient.nmbrs.environment}
-    )
-    error = None
-    if form.validate_on_submit():
-        try:
-            checked = nmbrs_connect.check_key(
-                form.username.data.strip(), form.token.data.strip(), form.environment.data
-            )
-            recipients_service.replace_nmbrs_key(current_user, recipient, checked)
-        except nmbrs_connect.ConnectError as exc:
-            error = exc.user_message
-        except ValueError as exc:
-            error = str(exc)
-        else:
-            db.session.commit()
-            back = "settings.recipient_view" if request.args.get("back") == "view" else None
-            return finish(
-                url_for(back, recipient_id=recipient.id) if back else url_for("settings.index"),
-                _("Den nya API-nyckeln är sparad."),
-            )
-    return render_dialog(
-        "recipients/nmbrs_dialog.html", form=form, error=error, replacing=None, recipient=recipient
+        kinds=all_kinds(),
     )
 
 
@@ -252,6 +118,7 @@ def remove_recipient(recipient_id: int):
 @admin_required
 def recipient_view(recipient_id: int):
     recipient = _recipient(recipient_id)
+    kind = kind_of(recipient)
     tab = catalog_views.tab_or_default(request.args.get("tab"))
     page = render_template(
         "settings/recipient.html",
@@ -261,93 +128,29 @@ def recipient_view(recipient_id: int):
         **_catalog_context(recipient, tab),
         problems=recipients_service.wage_type_problems(recipient),
         **_advanced_context(advanced_settings.rows(recipient)),
-        **(sync_service.view_context(recipient) if recipient.kind == RecipientKind.NMBRS else {}),
-        soap_warning=nmbrs_move.soap_warning(recipient),
-        needs_reconnect=nmbrs_move.needs_reconnect(recipient.nmbrs),
-        rest_available=nmbrs_access.rest_configured(),
+        **(sync_service.view_context(recipient) if kind.has_catalogues else {}),
+        **kind.page_context(recipient),
+        kind=kind,
     )
     response = make_response(page)
-    if recipient.kind == RecipientKind.NMBRS and nmbrs_access.rest_configured():
-        # *Anslut med Nmbrs-inloggning* is a form whose answer redirects to Nmbrs' consent
-        # page; CSP's form-action covers that redirect, so this page allows Nmbrs' origin.
+    origins = kind.form_action_origins(recipient)
+    if origins:
+        # A form whose answer redirects to the payroll system (Nmbrs' consent page): CSP's
+        # form-action covers that redirect, so this page allows that origin.
         response.headers["Content-Security-Policy"] = CSP.replace(
-            "form-action 'self'", f"form-action 'self' {nmbrs_access.identity_origin()}"
+            "form-action 'self'", "form-action 'self' " + " ".join(origins)
         )
     return response
 
 
-# --- moving to Nmbrs REST (OAuth consent) ----------------------------------------------------
-
-_CONSENT_SESSION_KEY = "nmbrs_consent"
-
-
-@bp.route("/recipients/<int:recipient_id>/nmbrs/connect", methods=["POST"])
-@admin_required
-def nmbrs_connect_rest(recipient_id: int):
-    """Anslut med Nmbrs-inloggning: off to Nmbrs' consent page (a full-page redirect)."""
-    recipient = _recipient(recipient_id)
-    if recipient.kind != RecipientKind.NMBRS or not nmbrs_access.rest_configured():
-        abort(404)
-    back = url_for("settings.recipient_view", recipient_id=recipient.id)
-    try:
-        url, ref = nmbrs_move.start(
-            recipient, current_user, url_for("settings.nmbrs_callback", _external=True)
-        )
-    except nmbrs_move.MoveError as exc:
-        flash(exc.user_message, "error")
-        return redirect(back)
-    session[_CONSENT_SESSION_KEY] = ref
-    if htmx:
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = url
-        return response
-    return redirect(url)
-
-
-@bp.route("/nmbrs/callback")
-@admin_required
-def nmbrs_callback():
-    """Where Nmbrs sends the admin back: state checked, code exchanged, tokens stored."""
-    pending = nmbrs_move.take_pending(session.pop(_CONSENT_SESSION_KEY, None), _org_id())
-    if pending is None:
-        flash(
-            _(
-                "Anslutningen till Nmbrs kunde inte slutföras: den påbörjades inte här eller tog "
-                "för lång tid. Börja om med Anslut med Nmbrs-inloggning. Ingenting ändrades."
-            ),
-            "error",
-        )
-        return redirect(url_for("settings.index"))
-    recipient = _recipient(pending.recipient_id)
-    back = url_for("settings.recipient_view", recipient_id=recipient.id)
-    try:
-        nmbrs_move.finish(current_user, recipient, pending, request.args)
-    except nmbrs_move.MoveError as exc:
-        db.session.rollback()
-        flash(exc.user_message, "error")
-        return redirect(back)
-    db.session.commit()
-    # The first REST sync maps every synced item from its SOAP id to its REST id.
-    sync_service.request_sync(recipient, trigger=SyncTrigger.MANUAL, user=current_user)
-    flash(
-        _(
-            "%(name)s är ansluten med Nmbrs-inloggning (REST). Brygga hämtar nu lönearter, "
-            "kostnadsställen och anställda på nytt och behåller dina val och kopplingar.",
-            name=recipient.display_name,
-        ),
-        "success",
-    )
-    return redirect(back)
-
-
-# --- syncing from Nmbrs ----------------------------------------------------------------------
+# --- syncing catalogues ----------------------------------------------------------------------
 
 
 @bp.route("/recipients/<int:recipient_id>/sync", methods=["POST"])
 @admin_required
 def start_sync(recipient_id: int):
     recipient = _recipient(recipient_id)
-    if recipient.kind != RecipientKind.NMBRS:
+    if not kind_of(recipient).has_catalogues:
         abort(404)
     try:
         run = sync_service.request_sync(recipient, trigger=SyncTrigger.MANUAL, user=current_user)

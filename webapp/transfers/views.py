@@ -17,9 +17,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from webapp.extensions import htmx
-from webapp.models import RecipientKind
-from webapp.nmbrs import NmbrsError, PayrollPeriod
 from webapp.permissions import admin_required
+from webapp.recipients import RemoteProblem, kind_of
 from webapp.services import recipients as recipients_service
 from webapp.services import transfer as service
 from webapp.transfers.forms import ChooseForm, SendForm
@@ -60,17 +59,17 @@ def ready():
 
 def _period(form: ChooseForm, recipient, problems: list[str]):
     """(chosen period, Nmbrs' current period): the form's, defaulting to the current one."""
-    if recipient.kind != RecipientKind.NMBRS:
+    if not kind_of(recipient).needs_period:
         return None, None
     current = None
     try:
         current = service.current_period(recipient)
-    except NmbrsError as exc:
+    except RemoteProblem as exc:
         problems.append(
             _("Brygga kunde inte läsa Nmbrs aktuella löneperiod: %(why)s", why=exc.user_message)
         )
     if form.year.data and form.period.data:
-        return PayrollPeriod(form.year.data, form.period.data), current
+        return service.PayrollPeriod(form.year.data, form.period.data), current
     return current, current
 
 
@@ -124,11 +123,11 @@ def send():
         period=form.period.data,
     )
     period = current = None
-    if recipient.kind == RecipientKind.NMBRS:
+    if kind_of(recipient).needs_period:
         if not (form.year.data and form.period.data):
             flash(_("Välj löneperiod."), "error")
             return redirect(back)
-        period = PayrollPeriod(form.year.data, form.period.data)
+        period = service.PayrollPeriod(form.year.data, form.period.data)
         current = _period(form, recipient, [])[1]
     try:
         transfer = service.request_transfer(
@@ -139,6 +138,9 @@ def send():
             current=current,
             unprotected_confirmed=bool(form.confirm_past.data),
         )
+    except service.QueueUnavailable as exc:
+        flash(exc.user_message, "error")
+        return redirect(back)
     except service.TransferError as exc:
         flash(exc.user_message, "error")
         if exc.transfer is not None:
@@ -169,7 +171,7 @@ def retry(transfer_id: int):
     transfer = service.get_transfer(_org_id(), transfer_id)
     try:
         service.retry(transfer, current_user)
-    except service.TransferError as exc:
+    except (service.TransferError, service.QueueUnavailable) as exc:
         flash(exc.user_message, "error")
     return redirect(url_for("transfers.show", transfer_id=transfer.id))
 
@@ -180,12 +182,10 @@ def undo(transfer_id: int):
     transfer = service.get_transfer(_org_id(), transfer_id)
     try:
         service.request_undo(transfer, current_user)
-    except service.TransferError as exc:
+    except (service.TransferError, service.QueueUnavailable) as exc:
         flash(exc.user_message, "error")
-    except NmbrsError as exc:
-        flash(_("Brygga kunde inte läsa perioden i Nmbrs: %(why)s", why=exc.user_message), "error")
     else:
-        if transfer.kind == RecipientKind.PAXML:
+        if not transfer.is_active:  # taken back at once (a file); a worker's undo shows itself
             flash(
                 _("Överföringen är ångrad; rapporterna är tillbaka i Redo att skickas."),
                 "success",

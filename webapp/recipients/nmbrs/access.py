@@ -25,6 +25,8 @@ from sqlalchemy.engine import Engine
 from webapp import crypto
 from webapp.models import NmbrsApi, NmbrsConnection
 from webapp.nmbrs import (
+    IDENTITY_URL,
+    REST_BASE_URL,
     Credentials,
     NmbrsClient,
     NmbrsConsentExpired,
@@ -32,14 +34,14 @@ from webapp.nmbrs import (
     NmbrsRestClient,
     NmbrsUnavailable,
     PayrollApi,
+    RestTransport,
     RetryPolicy,
     SerialisedTokenStore,
     SoapTransport,
     Timeouts,
     Tokens,
+    resolve_base_url,
 )
-from webapp.nmbrs.client import resolve_base_url
-from webapp.nmbrs.rest_transport import REST_BASE_URL, RestTransport
 from webapp.services.rate_limit import RateLimiter, host_key
 
 log = logging.getLogger(__name__)
@@ -181,8 +183,6 @@ def rest_configured() -> bool:
 def identity_origin() -> str:
     """The scheme and host of Nmbrs' OAuth server (for the CSP of the page that links there)."""
     from urllib.parse import urlsplit
-
-    from webapp.nmbrs.oauth import IDENTITY_URL
 
     parts = urlsplit(current_app.config.get("NMBRS_IDENTITY_URL") or IDENTITY_URL)
     return f"{parts.scheme}://{parts.netloc}"

@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from webapp import crypto
 from webapp.nmbrs import Company, NmbrsError
 from webapp.queue import redis_connection
-from webapp.services.nmbrs_access import client_for_credentials
+from webapp.recipients.nmbrs.access import client_for_credentials
 
 log = logging.getLogger(__name__)
 PENDING_TTL_SECONDS = 15 * 60

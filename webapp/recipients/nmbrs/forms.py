@@ -1,10 +1,13 @@
+"""The forms of Nmbrs' setup dialogs."""
+
+from __future__ import annotations
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, RadioField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms import EmailField, HiddenField, PasswordField, RadioField, SelectField
+from wtforms.validators import DataRequired, Email, Length
 
-from webapp.services.nmbrs_access import ENVIRONMENT_LABELS
-from webapp.services.recipients import PAXML_ENCODINGS
+from webapp.recipients.nmbrs.access import ENVIRONMENT_LABELS
 
 
 class NmbrsKeyForm(FlaskForm):
@@ -29,16 +32,4 @@ class CompanyForm(FlaskForm):
     ref = HiddenField(validators=[DataRequired()])
     company_id = RadioField(
         _l("Företag"), coerce=int, validators=[DataRequired(_l("Välj företag."))]
-    )
-
-
-class PaxmlForm(FlaskForm):
-    display_name = StringField(
-        _l("Namn i listan"), validators=[DataRequired(), Length(max=200)], default="PAXml-fil"
-    )
-    program_name = StringField(
-        _l("Lönesystem som läser filen"), validators=[Optional(), Length(max=100)]
-    )
-    encoding = SelectField(
-        _l("Teckenkodning"), choices=[(e, e) for e in PAXML_ENCODINGS], default="UTF-8"
     )

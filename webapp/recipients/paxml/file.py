@@ -1,6 +1,6 @@
 """PAXml 2.0 files: `<lonetransaktioner>` for a payroll program that imports files.
 
-The schema is `webapp/schemas/paxml-2.0-rev2013-12-03.xsd`, byte for byte the copy in
+The schema is `paxml-2.0-rev2013-12-03.xsd` beside this file, byte for byte the copy in
 `shared/paxml/` (pakomp/paxml `xml/paxml.xsd`, the 2.0 schema with the 2013-12-03 revision
 note; windows-1252 encoded). Every file is validated against it before anyone can download it.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lxml import etree
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "paxml-2.0-rev2013-12-03.xsd"
+SCHEMA_PATH = Path(__file__).resolve().parent / "paxml-2.0-rev2013-12-03.xsd"
 ENCODINGS = ("UTF-8", "ISO-8859-1")
 # PAXml's resenhet id is at most 10 characters (dimidTYPE).
 MAX_DIMENSION_ID = 10

@@ -10,8 +10,8 @@ Brygga in Nmbrs, and lands back here:
 `finish` finds the connection's company over REST (by debtor and company number, read from the
 SOAP side while the key still works, else by name), stores the tokens encrypted, switches the
 connection to REST, audits it and starts a sync; that sync maps every synced item from its SOAP
-id to its REST GUID (`sync._upsert_rest`). Nothing changes when any step fails. The same flow
-reconnects a REST recipient whose consent expired or was revoked.
+id to its REST GUID (`webapp.services.sync.catalogue.diff`). Nothing changes when any step
+fails. The same flow reconnects a REST recipient whose consent expired or was revoked.
 """
 
 from __future__ import annotations
@@ -21,26 +21,48 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from flask_babel import gettext as _
 from redis.exceptions import RedisError
+from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import NmbrsApi, NmbrsConnection, RecipientKind, ReportRecipient, User
-from webapp.nmbrs import MemoryTokenStore, NmbrsError, NmbrsPermissionError, PayrollApi
+from webapp.models import (
+    CostCenter,
+    LineStatus,
+    NmbrsApi,
+    NmbrsConnection,
+    PayrollEmployee,
+    RecipientKind,
+    ReportRecipient,
+    Transfer,
+    User,
+)
+from webapp.models.transfer import LIVE_LINE_STATUSES
+from webapp.nmbrs import (
+    MemoryTokenStore,
+    NmbrsError,
+    NmbrsPermissionError,
+    PayrollApi,
+    WageComponent,
+)
 from webapp.queue import redis_connection
-from webapp.services import audit
-from webapp.services.nightly import STOCKHOLM
-from webapp.services.nmbrs_access import (
+from webapp.recipients.nmbrs.access import (
     CONSENT_OK,
     CONSENT_PROBLEMS,
     consent_expiry,
     encode_tokens,
     oauth_client,
+    remote_company_id,
     rest_client_for,
     soap_client_for,
 )
+from webapp.services import audit
+from webapp.services.sync.nightly import STOCKHOLM
+from webapp.services.transfer.ledger import LINE, update_lines
+from webapp.services.transfer.texts import SKIP_REASONS
 
 log = logging.getLogger(__name__)
 
@@ -246,3 +268,105 @@ def _find_company(connection: NmbrsConnection, nmbrs: PayrollApi) -> tuple[str, 
         )
     debtor, company = found[0]
     return str(debtor.id), str(company.id), company.name
+
+
+# --- a transfer's lines across the move ---------------------------------------------------------
+
+
+def carry_over_lines(transfer: Transfer, connection, client: PayrollApi) -> None:
+    """Give the transfer's live lines recorded over SOAP (int ids) the REST ids of the same
+    items, on a connection that has moved to REST. Employees and cost centers: by the mapping
+    sync's `rest_id`. A sent line's component: by reading the employee's components back over
+    REST (SOAP and REST ids of a component are unrelated): the one with the line's comment, or,
+    if Nmbrs gives no comments, with its code and value, owned by no other line; none when it
+    is gone. Lines still "sending" lose their SOAP baseline and are settled by comment, code
+    and value. Commits."""
+    rows = db.session.execute(
+        select(
+            LINE.c.id,
+            LINE.c.employee_ref,
+            LINE.c.cost_center_ref,
+            LINE.c.status,
+            LINE.c.wage_code,
+            LINE.c.amount_ore,
+            LINE.c.comment,
+        )
+        .where(
+            LINE.c.transfer_id == transfer.id,
+            LINE.c.status.in_([s.value for s in LIVE_LINE_STATUSES]),
+            LINE.c.employee_ref.is_not(None),
+        )
+        .order_by(LINE.c.id)
+    ).all()
+    rows = [r for r in rows if r.employee_ref.isdigit()]
+    if not rows:
+        return
+    recipient_id = transfer.recipient_id
+
+    def rest_ids(model, soap_ids) -> dict[str, str]:
+        ids = sorted({int(i) for i in soap_ids if i and i.isdigit()})
+        if not ids:
+            return {}
+        found = db.session.execute(
+            select(model.nmbrs_id, model.rest_id).where(
+                model.recipient_id == recipient_id,
+                model.nmbrs_id.in_(ids),
+                model.rest_id.is_not(None),
+            )
+        )
+        return {str(nmbrs_id): rest for nmbrs_id, rest in found}
+
+    employees = rest_ids(PayrollEmployee, [r.employee_ref for r in rows])
+    cost_centers = rest_ids(CostCenter, [r.cost_center_ref for r in rows])
+    if any(r.employee_ref not in employees for r in rows):
+        raise NmbrsError(
+            f"transfer {transfer.id}: an employee has no REST id",
+            user_message=str(SKIP_REASONS["no_employee"]),
+        )
+    components: dict[str, list[WageComponent]] = {}
+    for ref in {employees[r.employee_ref] for r in rows if r.status == LineStatus.SENT.value}:
+        components[ref] = client.wage_components(
+            ref,
+            year=transfer.period_year,
+            period=transfer.period_number,
+            company_id=remote_company_id(connection),
+        )
+    owned = set(
+        db.session.scalars(
+            select(LINE.c.component_id).where(
+                LINE.c.employee_ref.in_(list(components) or [""]),
+                LINE.c.status == LineStatus.SENT.value,
+                LINE.c.component_id.is_not(None),
+            )
+        )
+    )
+    updates = []
+    for r in rows:
+        ref = employees[r.employee_ref]
+        values = {
+            "_id": r.id,
+            "employee_ref": ref,
+            "cost_center_ref": cost_centers.get(r.cost_center_ref) if r.cost_center_ref else None,
+            "component_id": None,
+            "baseline": None,
+        }
+        if r.status == LineStatus.SENT.value:
+            amount = (Decimal(r.amount_ore) / 100).quantize(Decimal("0.01"))
+            candidates = [
+                c
+                for c in components[ref]
+                if str(c.id) not in owned and c.code == int(r.wage_code) and c.value == amount
+            ]
+            found = next((c for c in candidates if c.comment == r.comment), None)
+            if found is None and candidates and all(c.comment is None for c in candidates):
+                found = candidates[0]
+            if found is not None:
+                owned.add(str(found.id))
+                values["component_id"] = str(found.id)
+        updates.append(values)
+    update_lines(updates)
+    db.session.commit()
+    log.info("transfer %s: %d lines carried over from SOAP to REST", transfer.id, len(updates))
+
+
+# --- undo --------------------------------------------------------------------------------------

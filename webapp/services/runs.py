@@ -1,0 +1,240 @@
+"""The one run lifecycle that the sync and the transfer share: a row in the database (the truth
+the UI reads) plus an RQ job that works on it.
+
+- `enqueue` starts a row's job. A click after a worker crash must start a fresh run or join a
+  live one, never fail: each attempt gets a job id of its own (`new_job_id`), and whatever RQ
+  still holds under an id (a job of a SIGKILLed worker whose execution records Redis has
+  already expired) is cleared without asking RQ to tidy it (that raised "Execution … not found
+  in Redis" and left the run queued for ever).
+- `Heartbeat` proves a worker is alive; `is_dead` tells a dead run from a slow one by that
+  heartbeat and by the RQ job's status; a queued run whose job Redis lost is `lost` and is
+  enqueued again (the database is the source of truth).
+- `QueueUnavailable`: Redis does not answer, so nothing was started.
+- `worker_problem`: why a queued run has not started (no worker, no queue), for the pages.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from redis.exceptions import RedisError
+from rq import Retry
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.worker import Worker
+from sqlalchemy import Table
+from sqlalchemy.engine import Engine
+
+from webapp.models.base import utcnow
+from webapp.models.sync import aware
+from webapp.queue import get_queue, redis_connection
+
+log = logging.getLogger(__name__)
+
+# Job states after which the job's worker no longer works on the run.
+JOB_GONE = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED}
+# A worker normally picks a job up well within this.
+NO_WORKER_NOTICE_SECONDS = 5
+
+
+class QueueUnavailable(Exception):
+    """Redis (the job queue) does not answer, so no background work could be started."""
+
+    default_message = _l(
+        "Kön för bakgrundsjobb svarar inte just nu, så arbetet kunde inte startas. "
+        "Ingenting ändrades; försök igen om en liten stund."
+    )
+
+    def __init__(self, message: object | None = None) -> None:
+        self.user_message = str(message or self.default_message)
+        super().__init__(self.user_message)
+
+
+def new_job_id(prefix: str) -> str:
+    """A job id for one attempt at a run: `prefix` names the run, the suffix the attempt, so a
+    new attempt never collides with what RQ keeps of an earlier (crashed) one."""
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def retry_policy(intervals: Iterable[int]) -> Retry | None:
+    """RQ's retries with backoff, for when the remote system is unreachable."""
+    values = list(intervals)
+    return Retry(max=len(values), interval=values) if values else None
+
+
+def enqueue(
+    function: str,
+    row_id: int,
+    *,
+    job_id: str,
+    timeout: int,
+    retry: Retry | None,
+    description: str,
+) -> None:
+    """Put the job for one run on the queue (raises RedisError when Redis is down).
+
+    The caller has committed the run as queued before this, and the database says nothing
+    runs it: any job RQ still holds under `job_id` is a finished, failed or abandoned one and
+    is replaced."""
+    kwargs: dict[str, Any] = {
+        "job_id": job_id,
+        "unique": True,
+        "job_timeout": timeout,
+        "result_ttl": 600,
+        "failure_ttl": 7 * 24 * 3600,
+        "retry": retry,
+        "description": description,
+    }
+    queue = get_queue()
+    try:
+        queue.enqueue(function, row_id, **kwargs)
+    except DuplicateJobError:
+        _clear_job(job_id)
+        queue.enqueue(function, row_id, **kwargs)
+
+
+def _clear_job(job_id: str) -> None:
+    """Remove what RQ keeps of a job, also when RQ's own tidying fails on it (the execution
+    records of a killed worker expire before the job does)."""
+    connection = redis_connection()
+    try:
+        Job.fetch(job_id, connection=connection).delete()
+        return
+    except NoSuchJobError:
+        return
+    except (ValueError, KeyError, AttributeError) as exc:
+        log.warning("job %s could not be deleted by RQ (%s); clearing it", job_id, exc)
+    # RQ's keys for the job: the hash, its results and dependents, and its place in the
+    # queue and in every registry; the queue's unique-id guard looks at the hash only.
+    queue = get_queue()
+    pipe = connection.pipeline()
+    pipe.delete(f"rq:job:{job_id}", f"rq:job:{job_id}:dependents", f"rq:results:{job_id}")
+    pipe.lrem(queue.key, 0, job_id)
+    for registry in (
+        queue.started_job_registry,
+        queue.failed_job_registry,
+        queue.finished_job_registry,
+        queue.scheduled_job_registry,
+        queue.deferred_job_registry,
+        queue.canceled_job_registry,
+    ):
+        pipe.zrem(registry.key, job_id)
+        for member in connection.zrange(registry.key, 0, -1):
+            if member.decode().split(":", 1)[0] == job_id:
+                pipe.zrem(registry.key, member)
+    pipe.execute()
+
+
+def job_status(job_id: str | None) -> str | None:
+    """The RQ job's status, "missing" when Redis no longer has it, None when unknown."""
+    if not job_id:
+        return "missing"
+    try:
+        return Job.fetch(job_id, connection=redis_connection()).get_status()
+    except NoSuchJobError:
+        return "missing"
+    except RedisError:
+        return None
+
+
+def heartbeat_seconds() -> float:
+    return float(current_app.config.get("SYNC_HEARTBEAT_SECONDS", 2.0))
+
+
+def _grace() -> timedelta:
+    """A few beats for a job to appear or to write its first heartbeat."""
+    return timedelta(seconds=max(3 * heartbeat_seconds(), 5))
+
+
+def is_dead(
+    *,
+    queued: bool,
+    heartbeat_at: datetime | None,
+    created_at: datetime,
+    job_id: str | None,
+    now: datetime | None = None,
+) -> bool:
+    """Whether an active run will never finish by itself: its worker was killed (SIGKILL, out
+    of memory, a PaaS restart) or its job vanished. `queued`: not yet taken by a worker."""
+    now = now or utcnow()
+    age = now - aware(heartbeat_at or created_at)
+    dead_after = timedelta(seconds=current_app.config.get("SYNC_DEAD_AFTER_SECONDS", 120))
+    if not queued and age > dead_after:
+        return True  # no heartbeat for many beats: the whole worker is gone
+    if age < _grace():
+        return False
+    status = job_status(job_id)
+    return status == "missing" or status in JOB_GONE
+
+
+def lost(
+    *, heartbeat_at: datetime | None, created_at: datetime, job_id: str | None, now: datetime
+) -> bool:
+    """Whether a queued run's job is gone from Redis (restarted without persistence, or down
+    when the run was made): it is to be enqueued again rather than failed."""
+    if now - aware(heartbeat_at or created_at) < _grace():
+        return False
+    return bool(job_id) and job_status(job_id) == "missing"
+
+
+def requeue(start: Callable[[], None], what: str) -> bool:
+    """Enqueue a lost run again; False (and it stays queued for the next look) without Redis."""
+    try:
+        start()
+    except RedisError:
+        return False
+    log.warning("%s had lost its job; enqueued it again", what)
+    return True
+
+
+def worker_problem(created_at: datetime, queue_down: object, no_worker: object) -> str | None:
+    """Why a queued run has not started after a few seconds: the queue does not answer
+    (`queue_down`), or no worker is running (`no_worker`); None while all is well."""
+    try:
+        if Worker.count(connection=redis_connection(), queue=get_queue()):
+            return None
+    except RedisError:
+        return str(queue_down)
+    notice = current_app.config.get("SYNC_NO_WORKER_NOTICE_SECONDS", NO_WORKER_NOTICE_SECONDS)
+    if utcnow() - aware(created_at) < timedelta(seconds=notice):
+        return None
+    return str(no_worker)
+
+
+class Heartbeat(threading.Thread):
+    """Stamps `heartbeat_at` of one row while the worker lives, on a connection of its own
+    (the job's own session may hold a long transaction)."""
+
+    def __init__(
+        self, engine: Engine, table: Table, row_id: int, statuses: Iterable[str], interval: float
+    ) -> None:
+        super().__init__(daemon=True, name=f"{table.name}-heartbeat-{row_id}")
+        self.engine = engine
+        self.table = table
+        self.row_id = row_id
+        self.statuses = list(statuses)
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        table = self.table
+        while not self.stopped.wait(self.interval):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        table.update()
+                        .where(table.c.id == self.row_id, table.c.status.in_(self.statuses))
+                        .values(heartbeat_at=utcnow())
+                    )
+            except Exception:  # a busy database delays a beat; the next one will do
+                log.debug("heartbeat of %s %s skipped", table.name, self.row_id, exc_info=True)
+
+    def stop(self) -> None:
+        self.stopped.set()

@@ -1,0 +1,372 @@
+"""Running a sync: one run per recipient at a time, asked for by a click or by the clock, run
+by an RQ job (`jobs.sync.run`) that fetches everything from the recipient's kind first and
+then applies it in one transaction (`catalogue.apply`). A failure anywhere changes no
+catalogue. The run lifecycle (enqueue, dead workers, requeue) is `webapp.services.runs`,
+shared with the transfer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from flask_babel import gettext as _
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus, get_current_job
+from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
+
+from webapp.extensions import db
+from webapp.models import ReportRecipient, SyncRun, SyncStatus, SyncTrigger, User
+from webapp.models.base import utcnow
+from webapp.models.sync import ACTIVE_STATUSES
+from webapp.queue import get_queue, redis_connection
+from webapp.recipients import kind_of
+from webapp.services import runs
+from webapp.services.sync.alerts import notify_admins
+from webapp.services.sync.catalogue import RunLost, apply
+from webapp.services.sync.texts import ERROR_TEXTS, QUEUE_DOWN, describe
+
+log = logging.getLogger(__name__)
+
+JOB_FUNCTION = "jobs.sync.run"
+
+
+def job_prefix(recipient_id: int) -> str:
+    return f"sync-recipient-{recipient_id}"
+
+
+@dataclass
+class SyncFailure:
+    """What a kind says a failure of its fetch means: the code and text the run keeps, whether
+    the job's retry may help, and what to mark on the connection (in the same commit)."""
+
+    code: str
+    message: str
+    retryable: bool = False
+    mark: Callable[[datetime], None] | None = None
+
+
+# --- asking for a sync -------------------------------------------------------------------------
+
+
+def active_run(recipient_id: int) -> SyncRun | None:
+    return db.session.scalar(
+        select(SyncRun)
+        .where(SyncRun.recipient_id == recipient_id, SyncRun.status.in_(ACTIVE_STATUSES))
+        .order_by(SyncRun.id.desc())
+        .limit(1)
+    )
+
+
+def latest_run(recipient_id: int) -> SyncRun | None:
+    return db.session.scalar(
+        select(SyncRun)
+        .where(SyncRun.recipient_id == recipient_id)
+        .order_by(SyncRun.id.desc())
+        .limit(1)
+    )
+
+
+def history(recipient_id: int, limit: int = 10) -> list[SyncRun]:
+    """The last syncs of a recipient, newest first (with who asked: one query, not ten)."""
+    return list(
+        db.session.scalars(
+            select(SyncRun)
+            .where(SyncRun.recipient_id == recipient_id)
+            .options(selectinload(SyncRun.requested_by))
+            .order_by(SyncRun.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def request_sync(
+    recipient: ReportRecipient, *, trigger: SyncTrigger, user: User | None = None
+) -> SyncRun:
+    """Start a sync of `recipient` in a worker, or join the one already queued or running.
+
+    One sync per recipient at a time: a second click, a second tab or the nightly run arriving
+    during a sync all get the same run back. Commits (the worker must find the row).
+    """
+    try:
+        run, created = start_or_join(recipient, trigger=trigger, user=user)
+    except RedisError as exc:
+        # No lock without Redis, so no run: nothing is started that could be left behind.
+        log.warning("sync of recipient %s not started: redis unavailable", recipient.id)
+        raise runs.QueueUnavailable(QUEUE_DOWN) from exc
+    if created:
+        try:
+            _enqueue(run)
+        except RedisError:
+            # The run stays queued; reap_dead() enqueues it again once Redis is back.
+            log.warning("could not enqueue sync run %s: redis unavailable", run.id)
+    return run
+
+
+def start_or_join(
+    recipient: ReportRecipient,
+    *,
+    trigger: SyncTrigger,
+    user: User | None = None,
+    job_id: str | None = None,
+) -> tuple[SyncRun, bool]:
+    """The recipient's queued or running run, or a new queued one (then `True`) that the job
+    `job_id` (default: a new one, enqueued by the caller) is to run. Commits."""
+    if not kind_of(recipient).has_catalogues:
+        raise ValueError("only recipients with catalogues are synced")
+    # The lock makes "is one running? if not, start one" atomic across web processes, the
+    # clock and workers.
+    with redis_connection().lock(f"sync-lock:{recipient.id}", timeout=30, blocking_timeout=15):
+        reap_dead(recipient.id)
+        run = active_run(recipient.id)
+        if run is not None:
+            if trigger == SyncTrigger.MANUAL:
+                _bring_forward(run)
+            return run, False
+        run = SyncRun(
+            recipient_id=recipient.id,
+            trigger=trigger,
+            requested_by=user,
+            status=SyncStatus.QUEUED,
+            step="waiting",
+            job_id=job_id or runs.new_job_id(job_prefix(recipient.id)),
+        )
+        db.session.add(run)
+        db.session.commit()
+        return run, True
+
+
+def run_nightly(recipient: ReportRecipient) -> SyncRun:
+    """The clock's nightly job for one recipient: join a sync already under way, or run one
+    right here in this job (no second job to queue: a fan-out of hundreds of recipients
+    pays for one job each). RQ retries this job when the payroll system is unreachable."""
+    job = get_current_job()
+    job_id = job.id if job is not None else None
+    run, created = start_or_join(recipient, trigger=SyncTrigger.NIGHTLY, job_id=job_id)
+    if created or (job_id is not None and run.job_id == job_id):
+        # Ours: new, or this job's own run waiting for its retry.
+        execute(run.id)
+    return run
+
+
+def retry_policy():
+    """Retries with backoff for a sync job, for when the payroll system is unreachable."""
+    return runs.retry_policy(current_app.config["SYNC_RETRY_INTERVALS"])
+
+
+def _enqueue(run: SyncRun) -> None:
+    if not run.job_id:
+        run.job_id = runs.new_job_id(job_prefix(run.recipient_id))
+        db.session.commit()
+    runs.enqueue(
+        JOB_FUNCTION,
+        run.id,
+        job_id=run.job_id,
+        timeout=current_app.config["SYNC_JOB_TIMEOUT"],
+        retry=retry_policy(),
+        description=f"sync recipient {run.recipient_id} (run {run.id})",
+    )
+
+
+def _bring_forward(run: SyncRun) -> None:
+    """An admin clicked while the run waits for a retry: try now instead of in a while."""
+    if run.status != SyncStatus.QUEUED or run.next_retry_at is None:
+        return
+    queue = get_queue()
+    try:
+        job = Job.fetch(run.job_id, connection=queue.connection)
+        if job.get_status() == JobStatus.SCHEDULED:
+            queue.scheduled_job_registry.remove(job)
+            queue.enqueue_job(job)
+            run.next_retry_at = None
+            db.session.commit()
+    except (NoSuchJobError, RedisError):
+        log.warning("could not bring sync run %s forward", run.id)
+
+
+# --- running a sync (in the worker) ------------------------------------------------------------
+
+
+def execute(run_id: int) -> SyncRun | None:
+    """Run a queued sync (the RQ job's body). Returns the run, or None for a stale job.
+
+    Transient failures (the payroll system unreachable) re-raise while RQ has retries left,
+    after putting the run back to "queued" with the time of the next try.
+    """
+    run = db.session.get(SyncRun, run_id)
+    if run is None or run.status not in ACTIVE_STATUSES:
+        log.info("sync run %s is not waiting to run; nothing to do", run_id)
+        return None
+    recipient = run.recipient
+    kind = kind_of(recipient)
+    source = kind.catalogues(recipient) if recipient.is_active else None
+    if source is None:
+        _fail(run, SyncFailure("error", _("Mottagaren är inte längre aktiv.")))
+        return run
+    now = utcnow()
+    run.status = SyncStatus.RUNNING
+    run.started_at = run.heartbeat_at = now
+    run.attempts = (run.attempts or 0) + 1
+    run.step = "companies"
+    run.calls_done, run.calls_total = 0, source.calls
+    run.error_code = run.error_message = run.next_retry_at = None
+    db.session.commit()
+    log.info("sync run %s of recipient %s started (%s)", run.id, recipient.id, run.trigger)
+
+    cfg = current_app.config
+    heartbeat = runs.Heartbeat(
+        db.engine, SyncRun.__table__, run.id, ["running"], cfg["SYNC_HEARTBEAT_SECONDS"]
+    )
+    heartbeat.start()
+    try:
+        fetched = source.fetch(_ProgressWriter(run))
+        apply(run, recipient, fetched)
+    except RunLost:
+        db.session.rollback()
+        log.warning("sync run %s was taken over; its changes were not saved", run_id)
+        return run
+    except Exception as exc:
+        failure = source.failure(exc)
+        if failure is None:
+            log.exception("sync run %s failed", run_id)
+            _fail(run, SyncFailure("error", str(ERROR_TEXTS["error"])))
+            raise
+        if failure.retryable:
+            job = get_current_job()
+            if job is not None and job.retries_left:
+                _wait_for_retry(run, failure.message, job.get_retry_interval())
+                raise
+        _fail(run, failure)
+    finally:
+        heartbeat.stop()
+    return run
+
+
+class _ProgressWriter:
+    """Writes the step and progress to the run row, at most a few times a second."""
+
+    def __init__(self, run: SyncRun, every: float = 0.25) -> None:
+        self.run = run
+        self.every = every
+        self.last = 0.0
+
+    def __call__(self, step: str, done: int, total: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < self.every:
+            return
+        self.last = now
+        db.session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == self.run.id, SyncRun.status == SyncStatus.RUNNING)
+            .values(step=step, calls_done=done, calls_total=total, heartbeat_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+
+
+def _wait_for_retry(run: SyncRun, message: str, delay: float) -> None:
+    db.session.rollback()
+    found = db.session.get(SyncRun, run.id)
+    if found is None or found.status not in ACTIVE_STATUSES:
+        return
+    found.status = SyncStatus.QUEUED
+    found.step = "retry_wait"
+    found.error_code = "unavailable"
+    found.error_message = message
+    found.next_retry_at = utcnow() + timedelta(seconds=delay)
+    db.session.commit()
+    log.info("sync run %s: unreachable, retry in %s s", found.id, delay)
+
+
+def _fail(run: SyncRun, failure: SyncFailure) -> None:
+    """Finish a run as failed (no catalogue changed) and tell the admins when it matters."""
+    db.session.rollback()
+    found = db.session.get(SyncRun, run.id)
+    if found is None or found.status not in ACTIVE_STATUSES:
+        return
+    now = utcnow()
+    found.status = SyncStatus.FAILED
+    found.step = None
+    found.error_code = failure.code
+    found.error_message = failure.message
+    found.next_retry_at = None
+    found.finished_at = now
+    if failure.mark is not None:
+        failure.mark(now)
+    db.session.commit()
+    log.info("sync run %s failed: %s", found.id, failure.code)
+    notify_admins(found)
+
+
+# --- dead workers ------------------------------------------------------------------------------
+
+
+def is_dead(run: SyncRun, now: datetime | None = None) -> bool:
+    """Whether a queued or running run will never finish: its worker was killed (SIGKILL,
+    out of memory, a PaaS restart) or its job vanished."""
+    if run.status not in ACTIVE_STATUSES:
+        return False
+    return runs.is_dead(
+        queued=run.status != SyncStatus.RUNNING,
+        heartbeat_at=run.heartbeat_at,
+        created_at=run.created_at,
+        job_id=run.job_id,
+        now=now,
+    )
+
+
+def reap_dead(recipient_id: int | None = None) -> int:
+    """Mark runs whose worker died as failed, so they stop blocking the next sync; enqueue
+    again queued ones whose job Redis lost.
+
+    Their changes were never committed (apply is one transaction), so nothing is half-applied.
+    Called when progress is read, before a new sync starts and by the clock's every tick.
+    """
+    stmt = select(SyncRun).where(SyncRun.status.in_(ACTIVE_STATUSES))
+    if recipient_id is not None:
+        stmt = stmt.where(SyncRun.recipient_id == recipient_id)
+    reaped = 0
+    now = utcnow()
+    for run in db.session.scalars(stmt).all():
+        if run.status == SyncStatus.QUEUED and runs.lost(
+            heartbeat_at=run.heartbeat_at, created_at=run.created_at, job_id=run.job_id, now=now
+        ):
+            runs.requeue(lambda r=run: _enqueue(r), f"sync run {run.id}")
+            continue
+        if is_dead(run, now):
+            code = "interrupted" if run.status == SyncStatus.RUNNING else "not_started"
+            log.warning("sync run %s (%s) is dead; marking it failed", run.id, run.status)
+            run.status = SyncStatus.FAILED
+            run.step = None
+            run.error_code = code
+            run.error_message = str(ERROR_TEXTS[code])
+            run.finished_at = now
+            reaped += 1
+    if reaped:
+        db.session.commit()
+    return reaped
+
+
+def progress(recipient: ReportRecipient, run_id: int) -> SyncRun | None:
+    """The run for the progress fragment (None when it is not this recipient's). Reading
+    progress is also when a run whose worker died is noticed and marked failed."""
+    run = db.session.get(SyncRun, run_id)
+    if run is None or run.recipient_id != recipient.id:
+        return None
+    if run.is_active and reap_dead(recipient.id):
+        db.session.refresh(run)
+    return run
+
+
+def view_context(recipient: ReportRecipient) -> dict:
+    """What the recipient view needs for the sync area: the latest run and the history."""
+    runs_ = history(recipient.id)
+    return {
+        "sync_view": describe(runs_[0]) if runs_ else None,
+        "sync_history": [describe(r) for r in runs_],
+    }

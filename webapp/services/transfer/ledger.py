@@ -1,0 +1,460 @@
+"""The transfer's ledger: a `Transfer` row with one `TransferLine` per pay part, written (with
+their stable keys) before anything is sent, and everything that counts and settles them.
+
+The lines are read and written as plain rows with bulk statements (10,000 ORM objects, expired
+by every commit, would cost more than talking to the payroll system)."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from flask_babel import gettext as _
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from webapp.extensions import db
+from webapp.models import (
+    ExpenseReport,
+    LineStatus,
+    ReportRecipient,
+    ReportStatus,
+    Transfer,
+    TransferLine,
+    TransferReport,
+    TransferStatus,
+    User,
+)
+from webapp.models.base import utcnow
+from webapp.models.transfer import ACTIVE_TRANSFER_STATUSES
+from webapp.nmbrs import PayrollPeriod
+from webapp.payitems import INFO
+from webapp.recipients import kind_of
+from webapp.services import audit
+from webapp.services.pay_parts import to_ore
+from webapp.services.transfer.texts import DONE_REASONS, TransferError
+
+if TYPE_CHECKING:
+    from webapp.services.transfer.plan import PlannedLine, Preview
+
+log = logging.getLogger(__name__)
+
+JOB_PREFIX = "transfer"
+
+
+class TransferLost(Exception):
+    """Someone else (the reaper, another worker) took the transfer over."""
+
+
+def chunks(items: Sequence, size: int) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def active_transfer(recipient_id: int) -> Transfer | None:
+    return db.session.scalar(
+        select(Transfer)
+        .where(
+            Transfer.recipient_id == recipient_id,
+            Transfer.status.in_(ACTIVE_TRANSFER_STATUSES),
+        )
+        .order_by(Transfer.id.desc())
+        .limit(1)
+    )
+
+
+def history(recipient_id: int, limit: int = 20) -> list[Transfer]:
+    """A recipient's transfers, newest first."""
+    return list(
+        db.session.scalars(
+            select(Transfer)
+            .where(Transfer.recipient_id == recipient_id)
+            .order_by(Transfer.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def recent(organization_id: int, limit: int = 10) -> list[Transfer]:
+    return list(
+        db.session.scalars(
+            select(Transfer)
+            .where(Transfer.organization_id == organization_id)
+            .order_by(Transfer.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def record(
+    recipient: ReportRecipient,
+    plan: Preview,
+    user: User | None,
+    period: PayrollPeriod | None,
+    unprotected_confirmed: bool,
+) -> Transfer:
+    kind = kind_of(recipient)
+    by_report: dict[int, list[PlannedLine]] = defaultdict(list)
+    for p in plan.lines:
+        by_report[p.report.id].append(p)
+    # A report goes in when something of it is sent, or when it needs nothing sent (every part
+    # left out on purpose). A report whose parts are all blocked stays in Redo att skickas.
+    included = [
+        r
+        for r in plan.reports
+        if any(p.sendable for p in by_report[r.id])
+        or all(p.reason in DONE_REASONS for p in by_report[r.id])
+    ]
+    if not any(p.sendable for p in plan.lines) and not included:
+        raise TransferError(_("Inget av det valda kan skickas. Se skälen i förhandsgranskningen."))
+    to_send = [p for p in plan.lines if p.sendable and p.report in included]
+    transfer = Transfer(
+        organization_id=recipient.organization_id,
+        recipient_id=recipient.id,
+        kind=recipient.kind,
+        status=TransferStatus.QUEUED if kind.sends_in_worker else TransferStatus.READY,
+        requested_by_id=user.id if user else None,
+        period_year=period.year if (kind.needs_period and period) else None,
+        period_number=period.period if (kind.needs_period and period) else None,
+        unprotected_confirmed=bool(unprotected_confirmed and plan.period_is_past),
+        step="waiting" if kind.sends_in_worker else None,
+        lines_total=len(to_send),
+        lines_skipped=sum(1 for p in plan.lines if p.report in included and not p.sendable),
+        amount_total_ore=sum(to_ore(p.part.amount) for p in to_send),
+    )
+    db.session.add(transfer)
+    try:
+        db.session.flush()
+        # The job id is given as the job is enqueued (runner._enqueue).
+        db.session.execute(
+            insert(TransferReport.__table__),
+            [{"transfer_id": transfer.id, "report_id": r.id, "active": True} for r in included],
+        )
+        # Every part of every chosen report, sent or not: the history shows why not.
+        rows = [line_row(transfer.id, p) for p in plan.lines]
+        for chunk in chunks(rows, 1000):
+            # The table, not the entity: ORM bulk inserts leave out None values, and a skipped
+            # line's live=None must reach the database (else the default True applies).
+            db.session.execute(insert(TransferLine.__table__), list(chunk))
+        if not kind.sends_in_worker:
+            kind.prepare(transfer, recipient)
+        audit.record(
+            "transfer.requested",
+            actor=user,
+            organization_id=recipient.organization_id,
+            obj=transfer,
+            recipient_id=recipient.id,
+            period=transfer.period_label or None,
+            reports=[r.id for r in included],
+            lines=len(to_send),
+            skipped=transfer.lines_skipped,
+            amount=str(transfer.amount_total),
+            unprotected=transfer.unprotected_confirmed,
+        )
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        log.info("transfer not recorded: %s", exc.orig)
+        raise TransferError(
+            _(
+                "Några av rapporterna har redan skickats eller ingår i en annan överföring. "
+                "Ladda om sidan och försök igen."
+            )
+        ) from None
+    return transfer
+
+
+def line_row(transfer_id: int, p: PlannedLine) -> dict:
+    sendable = p.sendable
+    return {
+        "transfer_id": transfer_id,
+        "key": p.key,
+        "live": True if sendable else None,
+        "report_id": p.report.id,
+        "expense_line_id": p.line.id,
+        "pay_item": p.part.item.value,
+        "user_id": p.employee.id,
+        "employee_ref": p.employee_ref,
+        "employee_number": p.employee_number,
+        "wage_code": p.wage_code,
+        "paxml_code": INFO[p.part.item].paxml_code,
+        "line_date": p.line.date,
+        "quantity": str(p.part.quantity),
+        "unit_price_ore": to_ore(p.part.unit_price),
+        "amount_ore": to_ore(p.part.amount),
+        "cost_center_code": p.cost_center_code if p.cost_center_label else None,
+        "cost_center_ref": p.cost_center_ref,
+        "cost_unit_ref": None,
+        "comment": p.comment,
+        "status": LineStatus.PENDING if sendable else LineStatus.SKIPPED,
+        "skip_reason": p.reason,
+        "error_message": p.detail or None,
+        "note": p.note,
+        "attempts": 0,
+    }
+
+
+def can_retry(transfer: Transfer) -> bool:
+    if transfer.status not in (TransferStatus.FAILED, TransferStatus.PARTLY_FAILED):
+        return False
+    return open_lines(transfer.id)
+
+
+def open_lines(transfer_id: int) -> bool:
+    """Whether lines of the transfer are still to be sent, or in doubt."""
+    return bool(
+        db.session.scalar(
+            select(TransferLine.id)
+            .where(
+                TransferLine.transfer_id == transfer_id,
+                TransferLine.status.in_((LineStatus.PENDING, LineStatus.SENDING)),
+            )
+            .limit(1)
+        )
+    )
+
+
+@dataclass
+class Line:
+    """A line as the sending loop needs it: plain data, written back with bulk updates (10,000
+    ORM objects, expired by every commit, would cost more than talking to Nmbrs)."""
+
+    id: int
+    employee_ref: str
+    wage_code: str
+    amount_ore: int
+    cost_center_ref: str | None
+    cost_unit_ref: str | None
+    comment: str | None
+    baseline: list | None
+
+    @property
+    def amount(self) -> Decimal:
+        return (Decimal(self.amount_ore) / 100).quantize(Decimal("0.01"))
+
+
+LINE = TransferLine.__table__
+
+
+def lines_with(transfer_id: int, status: LineStatus) -> list[Line]:
+    rows = db.session.execute(
+        select(
+            LINE.c.id,
+            LINE.c.employee_ref,
+            LINE.c.wage_code,
+            LINE.c.amount_ore,
+            LINE.c.cost_center_ref,
+            LINE.c.cost_unit_ref,
+            LINE.c.comment,
+            LINE.c.baseline,
+        )
+        .where(LINE.c.transfer_id == transfer_id, LINE.c.status == status.value)
+        .order_by(LINE.c.employee_ref, LINE.c.id)
+    )
+    return [Line(*row) for row in rows]
+
+
+def update_lines(rows: list[dict], **fixed) -> None:
+    """One UPDATE per line (`_id` and its own values) plus `fixed` values, as one executemany."""
+    if not rows:
+        return
+    keys = [k for k in rows[0] if k != "_id"]
+    values = {k: bindparam(k) for k in keys} | fixed
+    db.session.execute(
+        update(LINE).where(LINE.c.id == bindparam("_id")).values(**values),
+        rows,
+        execution_options={"synchronize_session": False},
+    )
+
+
+def fail_lines(failed: list[tuple[Line, str, str]]) -> None:
+    """Fail lines for good (no longer live: their reports go back to Redo att skickas)."""
+    update_lines(
+        [{"_id": line.id, "error_code": code, "error_message": msg} for line, code, msg in failed],
+        status=LineStatus.FAILED.value,
+        live=None,
+    )
+
+
+def count_of(transfer_id: int, status: LineStatus):
+    return (
+        select(func.count(LINE.c.id))
+        .where(LINE.c.transfer_id == transfer_id, LINE.c.status == status.value)
+        .scalar_subquery()
+    )
+
+
+# --- finishing ---------------------------------------------------------------------------------
+
+
+def stop(transfer: Transfer, code: str, message: str) -> None:
+    """The payroll system refused the transfer as a whole: the lines that did not go fail with
+    its reason. Commits."""
+    fail_lines([(line, code, message) for line in lines_with(transfer.id, LineStatus.PENDING)])
+    db.session.flush()
+    finish(transfer, error_code=code, message=message)
+
+
+def finish(transfer: Transfer, *, error_code: str | None = None, message: str | None = None):
+    """Count the lines, settle the reports and set the transfer's final status. Commits."""
+    counts = status_counts(transfer.id)
+    sent = counts.get(LineStatus.SENT, 0)
+    failed = counts.get(LineStatus.FAILED, 0)
+    open_lines = counts.get(LineStatus.PENDING, 0) + counts.get(LineStatus.SENDING, 0)
+    transfer.lines_sent = sent
+    transfer.lines_failed = failed
+    transfer.amount_sent_ore = sent_amount(transfer.id)
+    if open_lines:
+        transfer.status = TransferStatus.FAILED
+    elif failed and sent:
+        transfer.status = TransferStatus.PARTLY_FAILED
+    elif failed and not sent:
+        transfer.status = TransferStatus.FAILED
+    else:
+        transfer.status = TransferStatus.SUCCEEDED
+    transfer.step = None
+    transfer.error_code = error_code
+    transfer.error_message = message
+    transfer.finished_at = utcnow()
+    settle_reports(transfer)
+    audit.record(
+        "transfer.finished",
+        actor=None,
+        organization_id=transfer.organization_id,
+        obj=transfer,
+        status=transfer.status.value,
+        sent=sent,
+        failed=failed,
+        amount=str(transfer.amount_sent),
+    )
+    db.session.commit()
+    log.info("transfer %s %s: %d sent, %d failed", transfer.id, transfer.status, sent, failed)
+
+
+def status_counts(transfer_id: int) -> dict[LineStatus, int]:
+    return {
+        status: count
+        for status, count in db.session.execute(
+            select(TransferLine.status, func.count(TransferLine.id))
+            .where(TransferLine.transfer_id == transfer_id)
+            .group_by(TransferLine.status)
+        )
+    }
+
+
+def sent_amount(transfer_id: int) -> int:
+    return int(
+        db.session.scalar(
+            select(func.coalesce(func.sum(TransferLine.amount_ore), 0)).where(
+                TransferLine.transfer_id == transfer_id, TransferLine.status == LineStatus.SENT
+            )
+        )
+        or 0
+    )
+
+
+def settle_reports(transfer: Transfer) -> None:
+    """Each report of the transfer: sent (every part sent or left out on purpose) → TRANSFERRED;
+    lines still open → held; otherwise released back to Redo att skickas (its sent lines stay
+    sent: a new transfer sends only the rest)."""
+    lines_by_report: dict[int, list[tuple[LineStatus, str | None]]] = defaultdict(list)
+    for report_id, status, reason in db.session.execute(
+        select(TransferLine.report_id, TransferLine.status, TransferLine.skip_reason).where(
+            TransferLine.transfer_id == transfer.id
+        )
+    ):
+        lines_by_report[report_id].append((status, reason))
+    done: list[int] = []
+    for link in transfer.reports:
+        if link.active is not True:
+            continue
+        lines = lines_by_report.get(link.report_id, [])
+        statuses = [s for s, _r in lines]
+        if any(s in (LineStatus.PENDING, LineStatus.SENDING) for s in statuses):
+            link.outcome = "pending"
+            continue
+        complete = all(
+            s == LineStatus.SENT or (s == LineStatus.SKIPPED and r in DONE_REASONS)
+            for s, r in lines
+        )
+        if complete:
+            link.outcome = "sent"
+            done.append(link.report_id)
+        else:
+            link.outcome = "partly_sent" if LineStatus.SENT in statuses else "failed"
+            link.active = None  # back in Redo att skickas; its sent lines stay sent
+    # One UPDATE for all the reports that are now sent (only from approved: exactly once).
+    for chunk in chunks(done, 500):
+        transferred = db.session.scalars(
+            update(ExpenseReport)
+            .where(ExpenseReport.id.in_(chunk), ExpenseReport.status == ReportStatus.APPROVED)
+            .values(status=ReportStatus.TRANSFERRED)
+            .returning(ExpenseReport.id)
+            .execution_options(synchronize_session="fetch")
+        ).all()
+        for report_id in transferred:
+            audit.record(
+                "report.transferred",
+                actor=None,
+                organization_id=transfer.organization_id,
+                obj=_ReportRef(report_id),
+                transfer_id=transfer.id,
+            )
+
+
+@dataclass(frozen=True)
+class _ReportRef:
+    """What `audit.record` needs of a report (its type name and id), without loading it."""
+
+    id: int
+
+
+_ReportRef.__name__ = _ReportRef.__qualname__ = "ExpenseReport"
+
+
+def fail(transfer: Transfer, code: str, message: str) -> None:
+    db.session.refresh(transfer)
+    transfer.error_code = code
+    transfer.error_message = message
+    counts = status_counts(transfer.id)
+    transfer.lines_sent = counts.get(LineStatus.SENT, 0)
+    transfer.lines_failed = counts.get(LineStatus.FAILED, 0)
+    transfer.amount_sent_ore = sent_amount(transfer.id)
+    transfer.status = TransferStatus.FAILED
+    transfer.step = None
+    transfer.finished_at = utcnow()
+    settle_reports(transfer)
+    audit.record(
+        "transfer.failed",
+        actor=None,
+        organization_id=transfer.organization_id,
+        obj=transfer,
+        error_code=code,
+    )
+    db.session.commit()
+    log.info("transfer %s failed: %s", transfer.id, code)
+
+
+def wait_for_retry(transfer: Transfer, message: str, interval: int) -> None:
+    db.session.refresh(transfer)
+    transfer.status = TransferStatus.QUEUED
+    transfer.step = "retry_wait"
+    transfer.error_code = "unavailable"
+    transfer.error_message = message
+    transfer.heartbeat_at = utcnow() + timedelta(seconds=interval)
+    db.session.commit()
+
+
+def status_after_undo_stop(transfer: Transfer) -> TransferStatus:
+    """An undo that stopped half-way: the transfer is what its remaining lines make it."""
+    counts = status_counts(transfer.id)
+    if counts.get(LineStatus.SENT, 0) == 0:
+        return TransferStatus.UNDONE
+    return (
+        TransferStatus.PARTLY_FAILED if counts.get(LineStatus.FAILED) else TransferStatus.SUCCEEDED
+    )

@@ -1,0 +1,208 @@
+"""The preview: which reports wait, and every pay part as it would be sent to a recipient, or
+why not. What a line becomes for a payroll system is its kind's answer (`Kind.planner`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import (
+    ExpenseLine,
+    ExpenseReport,
+    LineStatus,
+    ReportRecipient,
+    ReportStatus,
+    Transfer,
+    TransferLine,
+    TransferReport,
+    User,
+)
+from webapp.models.sync import aware
+from webapp.nmbrs import PayrollPeriod
+from webapp.payitems import INFO
+from webapp.recipients import kind_of
+from webapp.services import advanced_settings
+from webapp.services.errors import NotFound
+from webapp.services.expense_reports import transfer_parts
+from webapp.services.pay_parts import PayPart
+from webapp.services.transfer.ledger import chunks
+from webapp.services.transfer.texts import SKIP_REASONS
+
+# --- choosing reports --------------------------------------------------------------------------
+
+
+def get_recipient(organization_id: int, recipient_id: int) -> ReportRecipient:
+    """Any recipient of the organization (also a replaced one, for its history), else 404."""
+    recipient = db.session.get(ReportRecipient, recipient_id)
+    if recipient is None or recipient.organization_id != organization_id:
+        raise NotFound
+    return recipient
+
+
+def get_transfer(organization_id: int, transfer_id: int) -> Transfer:
+    transfer = db.session.get(Transfer, transfer_id)
+    if transfer is None or transfer.organization_id != organization_id:
+        raise NotFound
+    return transfer
+
+
+def waiting_reports(organization_id: int, until: date | None = None) -> list[ExpenseReport]:
+    """Approved reports not held by a transfer, oldest approval first; `until`: approved on
+    or before that day."""
+    held = select(TransferReport.report_id).where(TransferReport.active.is_(True))
+    stmt = (
+        select(ExpenseReport)
+        .where(
+            ExpenseReport.organization_id == organization_id,
+            ExpenseReport.status == ReportStatus.APPROVED,
+            ExpenseReport.id.not_in(held),
+        )
+        .order_by(ExpenseReport.decided_at, ExpenseReport.id)
+    )
+    reports = list(db.session.scalars(stmt))
+    if until is not None:
+        reports = [r for r in reports if r.decided_at and aware(r.decided_at).date() <= until]
+    return reports
+
+
+def reports_by_ids(organization_id: int, ids: Iterable[int]) -> list[ExpenseReport]:
+    """The organization's reports with these ids: 404 for any other organization's id."""
+    ids = sorted(set(ids))
+    if not ids:
+        return []
+    reports = list(
+        db.session.scalars(
+            select(ExpenseReport).where(ExpenseReport.id.in_(ids)).order_by(ExpenseReport.id)
+        )
+    )
+    if len(reports) != len(ids) or any(r.organization_id != organization_id for r in reports):
+        raise NotFound
+    return reports
+
+
+# --- the preview -------------------------------------------------------------------------------
+
+
+@dataclass
+class PlannedLine:
+    """One pay part as the preview shows it and the transfer records it."""
+
+    report: ExpenseReport
+    line: ExpenseLine
+    part: PayPart
+    key: str
+    employee: User
+    employee_ref: str | None = None
+    employee_number: str | None = None
+    employee_label: str = ""
+    wage_code: str | None = None
+    wage_label: str = ""
+    cost_center_code: str | None = None
+    cost_center_ref: str | None = None
+    cost_center_label: str = ""
+    comment: str = ""
+    reason: str | None = None
+    detail: str = ""
+    note: str | None = None
+
+    @property
+    def sendable(self) -> bool:
+        return self.reason is None
+
+    @property
+    def reason_text(self) -> str:
+        if self.reason is None:
+            return ""
+        text = str(SKIP_REASONS[self.reason])
+        return f"{text} {self.detail}".strip()
+
+    @property
+    def item_label(self) -> str:
+        return str(INFO[self.part.item].label)
+
+
+@dataclass
+class Preview:
+    recipient: ReportRecipient
+    reports: list[ExpenseReport]
+    period: PayrollPeriod | None
+    current: PayrollPeriod | None
+    unprotected_confirmed: bool
+    lines: list[PlannedLine] = field(default_factory=list)
+
+    @property
+    def to_send(self) -> list[PlannedLine]:
+        return [p for p in self.lines if p.sendable]
+
+    @property
+    def not_sent(self) -> list[PlannedLine]:
+        return [p for p in self.lines if not p.sendable]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((p.part.amount for p in self.to_send), Decimal("0.00"))
+
+    @property
+    def period_is_past(self) -> bool:
+        return bool(self.period and self.current and self.period < self.current)
+
+
+def comment_for(report: ExpenseReport, key: str) -> str:
+    return f"Brygga rapport {report.id} [{key}]"
+
+
+def preview(
+    recipient: ReportRecipient,
+    reports: Sequence[ExpenseReport],
+    period: PayrollPeriod | None = None,
+    *,
+    current: PayrollPeriod | None = None,
+    unprotected_confirmed: bool = False,
+) -> Preview:
+    """Every pay part of `reports` as it would be sent to `recipient`, and every part that would
+    not be, with its reason. `period`/`current`: the chosen and Nmbrs' current period."""
+    result = Preview(recipient, list(reports), period, current, unprotected_confirmed)
+    settings = {row.info.item: row for row in advanced_settings.rows(recipient)}
+    planner = kind_of(recipient).planner(recipient, period, current, unprotected_confirmed)
+    planned: list[PlannedLine] = []
+    for report in reports:
+        for line, parts in transfer_parts(report):
+            for part in parts:
+                key = f"{line.id}:{part.item.value}"
+                p = PlannedLine(report, line, part, key, report.employee)
+                p.comment = comment_for(report, key)
+                p.employee_label = report.employee.name
+                setting = settings[part.item]
+                p.cost_center_code = line.cost_center_code
+                planner.plan(p, setting)
+                if p.reason is None and planner.locked:
+                    p.reason = "period_locked"
+                planned.append(p)
+    _mark_already_sent(planned)
+    result.lines = planned
+    return result
+
+
+def _mark_already_sent(planned: list[PlannedLine]) -> None:
+    keys = [p.key for p in planned if p.reason is None or p.reason in ("period_locked",)]
+    if not keys:
+        return
+    live: dict[str, tuple[int, LineStatus]] = {}
+    for chunk in chunks(keys, 500):
+        for key, transfer_id, status in db.session.execute(
+            select(TransferLine.key, TransferLine.transfer_id, TransferLine.status).where(
+                TransferLine.key.in_(chunk), TransferLine.live.is_(True)
+            )
+        ):
+            live[key] = (transfer_id, status)
+    for p in planned:
+        if p.key in live and (p.reason is None or p.reason == "period_locked"):
+            transfer_id, status = live[p.key]
+            p.reason = "already_sent" if status == LineStatus.SENT else "in_transfer"
+            p.detail = _("(överföring %(id)d)", id=transfer_id)

@@ -1,0 +1,142 @@
+"""What the transfer pages show: a transfer's progress, its outcome per report, and why a queued
+transfer has not started."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from webapp.extensions import db
+from webapp.models import ExpenseReport, LineStatus, Transfer, TransferLine, TransferStatus
+from webapp.payitems import INFO, PayItem
+from webapp.services import runs
+from webapp.services.transfer.ledger import can_retry
+from webapp.services.transfer.texts import DONE_REASONS, ERROR_TEXTS, SKIP_REASONS, STEP_LABELS
+from webapp.services.transfer.undo import can_undo
+
+
+@dataclass
+class ReportResult:
+    report_id: int
+    title: str
+    employee: str
+    outcome: str
+    sent: int
+    failed: list[tuple[str, str]]  # (what, why) of each line that did not go
+    amount_ore: int
+
+    @property
+    def amount(self) -> Decimal:
+        return Decimal(self.amount_ore) / 100
+
+
+@dataclass
+class TransferView:
+    transfer: Transfer
+    step_label: str
+    done: int
+    total: int
+    error: str | None
+    results: list[ReportResult]
+    can_retry: bool
+    can_undo: bool
+    waiting: str | None = None
+
+
+def error_text(transfer: Transfer) -> str | None:
+    if not transfer.error_code:
+        return None
+    if transfer.error_code in ERROR_TEXTS and transfer.error_code != "error":
+        if transfer.error_code == "undo_incomplete" and transfer.error_message:
+            return transfer.error_message
+        return str(ERROR_TEXTS[transfer.error_code])
+    return transfer.error_message or str(ERROR_TEXTS["error"])
+
+
+def describe(transfer: Transfer, *, with_results: bool = True) -> TransferView:
+    results: list[ReportResult] = []
+    if with_results and not transfer.is_active:
+        by_report: dict[int, list[TransferLine]] = defaultdict(list)
+        for line in transfer.lines:
+            by_report[line.report_id].append(line)
+        outcomes = {link.report_id: link.outcome for link in transfer.reports}
+        for report_id, lines in by_report.items():
+            report = db.session.get(ExpenseReport, report_id)
+            results.append(
+                ReportResult(
+                    report_id=report_id,
+                    title=report.title,
+                    employee=report.employee.name,
+                    outcome=outcomes.get(report_id, "not_included"),
+                    sent=sum(1 for line in lines if line.status == LineStatus.SENT),
+                    failed=[_problem(line) for line in lines if _is_problem(line)],
+                    amount_ore=sum(
+                        line.amount_ore for line in lines if line.status == LineStatus.SENT
+                    ),
+                )
+            )
+    done = transfer.lines_sent if not transfer.is_active else _live_done(transfer)
+    return TransferView(
+        transfer=transfer,
+        step_label=str(STEP_LABELS.get(transfer.step or "waiting", STEP_LABELS["waiting"])),
+        done=done,
+        total=max(transfer.lines_total, 1),
+        error=error_text(transfer),
+        results=results,
+        can_retry=can_retry(transfer),
+        can_undo=can_undo(transfer),
+        waiting=_waiting_problem(transfer),
+    )
+
+
+def _is_problem(line: TransferLine) -> bool:
+    return line.status == LineStatus.FAILED or (
+        line.status == LineStatus.SKIPPED and line.skip_reason not in DONE_REASONS
+    )
+
+
+def _problem(line: TransferLine) -> tuple[str, str]:
+    what = str(INFO[PayItem(line.pay_item)].label)
+    if line.status == LineStatus.SKIPPED:
+        why = f"{SKIP_REASONS.get(line.skip_reason, '')} {line.error_message or ''}".strip()
+    else:
+        why = line.error_message or ""
+    return what, why
+
+
+def _live_done(transfer: Transfer) -> int:
+    statuses = (
+        (LineStatus.DELETED,)
+        if transfer.status == TransferStatus.UNDOING
+        else (LineStatus.SENT, LineStatus.FAILED)
+    )
+    return int(
+        db.session.scalar(
+            select(func.count(TransferLine.id)).where(
+                TransferLine.transfer_id == transfer.id,
+                TransferLine.status.in_(statuses),
+                TransferLine.skip_reason.is_(None),
+            )
+        )
+        or 0
+    )
+
+
+def _waiting_problem(transfer: Transfer) -> str | None:
+    if transfer.status != TransferStatus.QUEUED or transfer.step == "retry_wait":
+        return None
+    return runs.worker_problem(
+        transfer.created_at,
+        _(
+            "Kön för bakgrundsjobb svarar inte just nu. Överföringen startar av sig själv när "
+            "kön är tillbaka; ingenting går förlorat."
+        ),
+        _(
+            "Ingen arbetsprocess är igång just nu, så överföringen har inte startat. Den startar "
+            "av sig själv så snart en arbetsprocess är igång."
+        ),
+    )
