@@ -8,8 +8,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from webapp.extensions import db
-from webapp.models import PayItemSetting, RecipientKind, ReportRecipient, User, WageType
+from webapp.models import PayItemSetting, ReportRecipient, User, WageType
 from webapp.payitems import CATALOG, PayGroup, PayItem, PayItemInfo
+from webapp.recipients import kind_of
 from webapp.services import audit, wage_type_suggestions
 
 GROUP_TITLES = {
@@ -117,7 +118,7 @@ def rows(recipient: ReportRecipient) -> list[Row]:
 
 def with_suggestions(recipient: ReportRecipient, rows_: list[Row]) -> list[Row]:
     """Fill empty wage types of a Nmbrs recipient with suggestions from the wage type names."""
-    if recipient.kind != RecipientKind.NMBRS:
+    if not kind_of(recipient).has_catalogues:
         return rows_
     suggestions = wage_type_suggestions.suggest(wage_type_choices(recipient))
     for row in rows_:
@@ -155,7 +156,8 @@ def wage_type_choices(recipient: ReportRecipient) -> list[WageType]:
 def parse(form: dict[str, str], recipient: ReportRecipient) -> list[Row]:
     """Read the dialog's fields (`include-<item>`, `wage-<item>`) and validate them."""
     live = {w.code: w for w in wage_type_choices(recipient)}
-    is_nmbrs = recipient.kind == RecipientKind.NMBRS
+    # A kind with catalogues (Nmbrs) knows its wage types; a file's codes are free text.
+    checked = kind_of(recipient).has_catalogues
     result = []
     for info in CATALOG:
         included = form.get(f"include-{info.item.value}") in ("on", "1", "true")
@@ -163,7 +165,7 @@ def parse(form: dict[str, str], recipient: ReportRecipient) -> list[Row]:
         row = Row(info=info, included=included, wage_code=code)
         if code and len(code) > 50:
             row.error = _("Högst 50 tecken.")
-        elif is_nmbrs and code and code not in live:
+        elif checked and code and code not in live:
             row.error = _("Lönearten finns inte i Nmbrs (eller är arkiverad). Välj en annan.")
         result.append(row)
     return result
