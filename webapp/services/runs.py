@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from redis.exceptions import RedisError
 from rq import Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
@@ -45,15 +44,11 @@ NO_WORKER_NOTICE_SECONDS = 5
 
 
 class QueueUnavailable(Exception):
-    """Redis (the job queue) does not answer, so no background work could be started."""
+    """Redis (the job queue) does not answer, so no background work could be started;
+    `user_message` says what was not started (the sync's and the transfer's own words)."""
 
-    default_message = _l(
-        "Kön för bakgrundsjobb svarar inte just nu, så arbetet kunde inte startas. "
-        "Ingenting ändrades; försök igen om en liten stund."
-    )
-
-    def __init__(self, message: object | None = None) -> None:
-        self.user_message = str(message or self.default_message)
+    def __init__(self, message: object) -> None:
+        self.user_message = str(message)
         super().__init__(self.user_message)
 
 
