@@ -1,56 +1,130 @@
-"""The shared rate limit: many processes' threads together never exceed it in any second."""
+"""The shared rate limits: a bucket per Nmbrs account under a fleet-wide ceiling. Many processes'
+threads together never exceed either in any one-second window, and one busy customer does not
+hold up another's calls."""
 
 from __future__ import annotations
 
 import bisect
 import threading
 import time
+import uuid
 
+import pytest
 from redis import Redis
 
-from webapp.services.rate_limit import RateLimiter, host_key
+from webapp.services.rate_limit import Bucket, account_key, host_key, limiter_for
+
+BASE = "https://api.nmbrs.se"
 
 
-def test_threads_sharing_a_bucket_stay_under_the_limit_in_every_window(redis_url):
-    redis = Redis.from_url(redis_url)
-    redis.delete("rate:" + host_key("https://api.nmbrs.se"))
+def busiest_window(stamps: list[float]) -> int:
+    stamps = sorted(stamps)
+    return max((bisect.bisect_left(stamps, t + 1.0) - i for i, t in enumerate(stamps)), default=0)
+
+
+class SlotClock:
+    """Records when each call's slot begins. (A stamp taken after the sleep would also measure
+    how late a busy machine wakes the thread up, which no limiter controls.)"""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+
+    def sleep(self, seconds: float) -> None:
+        self.local.slot = time.monotonic() + seconds
+        time.sleep(seconds)
+
+    def call(self, limiter) -> float:
+        self.local.slot = time.monotonic()
+        limiter.acquire()
+        return self.local.slot
+
+
+@pytest.fixture
+def accounts():
+    # Fresh account names per test: the buckets live in the shared test Redis.
+    return [f"lon-{uuid.uuid4().hex[:8]}@bolag.se" for _ in range(3)]
+
+
+def test_threads_of_one_account_stay_under_its_limit_in_every_window(redis_url, accounts):
+    clock = SlotClock()
     stamps: list[float] = []
     lock = threading.Lock()
 
-    def sleep_until_slot(seconds: float) -> None:
-        # When the slot the limiter reserved begins. (A stamp taken after the sleep would also
-        # measure how late a busy machine wakes the thread up, which no limiter controls.)
-        with lock:
-            stamps.append(time.monotonic() + seconds)
-        time.sleep(seconds)
-
     def caller():
         # A limiter per thread, as separate workers have: only Redis is shared.
-        limiter = RateLimiter(
-            Redis.from_url(redis_url), host_key("https://api.nmbrs.se"), 50, sleep=sleep_until_slot
+        limiter = limiter_for(
+            Redis.from_url(redis_url), BASE, accounts[0], rate=50, burst=5, sleep=clock.sleep
         )
         for _ in range(15):
-            if limiter.acquire() == 0:  # a free slot at once: no sleep
-                with lock:
-                    stamps.append(time.monotonic())
+            slot = clock.call(limiter)
+            with lock:
+                stamps.append(slot)
 
     threads = [threading.Thread(target=caller) for _ in range(8)]
-    started = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.monotonic() - started
     assert len(stamps) == 120
-    stamps.sort()
-    busiest = max(bisect.bisect_left(stamps, t + 1.0) - i for i, t in enumerate(stamps))
-    assert busiest <= 50
-    # 120 calls at 50/s take 2.4 s: never faster (the limit). The slots are reserved in Redis
-    # ahead of time, so a busy machine delays a caller's wake-up without stretching the whole;
-    # a limiter wasting half its slots would take 4.8 s.
-    assert 2.0 < elapsed < 4.5
+    assert busiest_window(stamps) <= 50
+    # The burst: the first calls of an idle account go at once.
+    assert sorted(stamps)[4] - min(stamps) < 0.05
 
 
-def test_one_bucket_per_host():
+def test_a_busy_account_does_not_hold_up_another_account(redis_url, accounts):
+    busy, quiet = accounts[0], accounts[1]
+    redis = Redis.from_url(redis_url)
+    # The busy customer's nightly sync has reserved the next 5 seconds of its own bucket.
+    hog = limiter_for(redis, BASE, busy, rate=20, burst=5, sleep=lambda s: None)
+    for _ in range(100):
+        hog.acquire()
+    assert hog.acquire() > 4  # its own next call waits its turn
+
+    waits: list[float] = []
+    other = limiter_for(redis, BASE, quiet, rate=20, burst=5, sleep=waits.append)
+    assert [other.acquire() for _ in range(5)] == [0, 0, 0, 0, 0]
+    assert waits == []
+
+
+def test_the_fleet_ceiling_holds_across_accounts_and_each_account_its_own(redis_url, accounts):
+    fleet_key = f"test-fleet-{uuid.uuid4().hex[:8]}"
+    clock = SlotClock()
+    stamps: dict[str, list[float]] = {a: [] for a in accounts}
+    lock = threading.Lock()
+
+    def caller(account: str):
+        limiter = limiter_for(
+            Redis.from_url(redis_url), fleet_key, account, rate=20, burst=3, fleet_rate=30,
+            sleep=clock.sleep,
+        )  # fmt: skip
+        for _ in range(12):
+            slot = clock.call(limiter)
+            with lock:
+                stamps[account].append(slot)
+
+    threads = [threading.Thread(target=caller, args=(a,)) for a in accounts for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everyone = [s for account in accounts for s in stamps[account]]
+    assert len(everyone) == 72
+    assert busiest_window(everyone) <= 30
+    assert all(busiest_window(stamps[a]) <= 20 for a in accounts)
+
+
+@pytest.mark.parametrize("rate,burst", [(100, 1), (100, 5), (50, 10), (7, 3)])
+def test_a_bucket_never_admits_more_than_its_rate_in_one_second(rate, burst):
+    """GCRA admits floor(W / T) + burst calls in any window W: the spacing makes that the rate."""
+    b = Bucket("k", rate, burst)
+    assert 1_000_000 // b.interval_us + burst <= rate
+    assert b.tolerance_us == b.interval_us * (burst - 1)
+
+
+def test_bucket_names():
     assert host_key("https://api.nmbrs.se/soap/v3") == "nmbrs:api.nmbrs.se"
     assert host_key("http://127.0.0.1:8010") != host_key("https://api.nmbrs.nl")
+    key = account_key("https://api.nmbrs.se/soap", "Lon@Bolaget.se ")
+    assert key == account_key("https://api.nmbrs.se", "lon@bolaget.se")
+    assert key.startswith("nmbrs:api.nmbrs.se:account:") and "bolaget" not in key
+    assert key != account_key("https://api.nmbrs.se", "lon@grannbolaget.se")

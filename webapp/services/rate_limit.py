@@ -1,22 +1,37 @@
-"""A rate limit shared by every process that calls one Nmbrs host: a token bucket in Redis.
+"""Rate limits on Nmbrs calls, shared by every process: a bucket per Nmbrs account, under a
+fleet-wide ceiling, in Redis.
 
-Nmbrs allows 150 calls per second and slows down anyone above it; Brygga stays under its own
-limit (100 calls/s by default) across all workers together. The bucket is a GCRA ("generic cell
-rate algorithm"): every call reserves the next free slot `1/rate` seconds after the previous
-one, on Redis' clock, and sleeps until its slot. With a burst of 1 no window of one second ever
-holds more than `rate` calls, and waiting callers queue up in order instead of polling.
+Nmbrs' fair use is counted per account (150 calls/s; Brygga stays at its own limit,
+`NMBRS_RATE_LIMIT`, 100 by default). One bucket per *host* made 500 customers share those 100
+calls/s; now every Nmbrs account has a bucket of its own, and one more bucket per host holds the
+whole fleet under `NMBRS_FLEET_RATE_LIMIT` (what Brygga as a client may ask of Nmbrs at all).
+
+Each bucket is a GCRA ("generic cell rate algorithm") on Redis' clock: a call reserves the next
+free slot of its account's bucket and sleeps until it; callers of one account queue up in order
+instead of polling. A burst of `burst` calls may go at once (a sync's first dependent calls are
+not spaced out), and the spacing is chosen so that no window of one second ever holds more than
+`rate` calls: GCRA admits at most ``floor(W / T) + burst`` calls in any window W, so the
+interval is ``T = 1 / (rate - burst + 1)`` (and a 2 % headroom for network jitter).
+
+The fleet bucket is taken only at the moment of the call, and only when it has room then: a
+call never holds a fleet slot while it waits for its account (that would let one busy account
+stall everyone else). When the fleet is full, the account slot is given up and the caller waits
+for the fleet, then queues for its account again: slower when the ceiling binds, never above
+either rate.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from redis import Redis
 
-# Reserves a slot. KEYS[1]: the bucket; ARGV: emission interval and burst tolerance in µs.
-# Returns how many µs the caller must wait before its call.
+# Reserves the next slot of one bucket. KEYS[1]: the bucket; ARGV: interval and tolerance (µs).
+# Returns the µs the caller must wait before its slot begins.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -24,47 +39,125 @@ local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
-local start = tat - tolerance
-local wait = 0
-if start > now then wait = start - now end
+local wait = tat - tolerance - now
+if wait < 0 then wait = 0 end
 local new_tat = tat + interval
-local ttl = math.floor((new_tat - now) / 1000) + 1000
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', ttl)
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1000)
 return wait
 """
 
+# Takes a slot of a bucket only if one is free now. Returns 0 (taken) or the µs until one is.
+_TAKE_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local wait = tat - tolerance - now
+if wait > 0 then return wait end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1000)
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One shared limit: at most `rate` calls in any one-second window, `burst` of them at once."""
+
+    key: str
+    rate: float
+    burst: int = 1
+    headroom: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0:
+            raise ValueError("rate must be positive")
+        if self.burst < 1 or self.burst > self.rate:
+            raise ValueError("burst must be between 1 and the rate")
+
+    @property
+    def interval_us(self) -> int:
+        # Slots are spaced on Redis' clock, but Nmbrs counts arrivals, which network and thread
+        # jitter bunch up a little: the headroom keeps every one-second window at the limit.
+        sustained = (self.rate - self.burst + 1) * (1 - self.headroom)
+        return int(1_000_000 / sustained) + 1
+
+    @property
+    def tolerance_us(self) -> int:
+        return self.interval_us * (self.burst - 1)
+
 
 class RateLimiter:
-    """Blocks each caller until the shared bucket for `key` lets one more call through."""
+    """Blocks each caller until its account's bucket (and the fleet's, if any) lets one more
+    call through. A limiter per client; only Redis is shared."""
 
     def __init__(
         self,
         redis: Redis,
-        key: str,
-        rate: float,
-        burst: int = 1,
-        headroom: float = 0.02,
+        account: Bucket,
+        fleet: Bucket | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
         self.redis = redis
-        self.key = f"rate:{key}"
-        # Slots are spaced on Redis' clock, but Nmbrs counts arrivals, which network and thread
-        # jitter bunch up a little: 2 % headroom keeps every one-second window at the limit.
-        self.interval_us = int(1_000_000 / (rate * (1 - headroom)))
-        self.tolerance_us = self.interval_us * max(0, burst - 1)
-        self._script = redis.register_script(_RESERVE)
+        self.account = account
+        self.fleet = fleet
+        self._reserve = redis.register_script(_RESERVE)
+        self._take_now = redis.register_script(_TAKE_NOW)
         self._sleep = sleep
 
     def acquire(self) -> float:
         """Wait for a slot; returns the seconds waited."""
-        wait_us = int(self._script(keys=[self.key], args=[self.interval_us, self.tolerance_us]))
-        if wait_us > 0:
-            self._sleep(wait_us / 1_000_000)
-        return wait_us / 1_000_000
+        waited = 0
+        while True:
+            a = self.account
+            wait_us = int(
+                self._reserve(keys=[f"rate:{a.key}"], args=[a.interval_us, a.tolerance_us])
+            )
+            if wait_us > 0:
+                self._sleep(wait_us / 1_000_000)
+                waited += wait_us
+            f = self.fleet
+            if f is None:
+                return waited / 1_000_000
+            fleet_wait = int(
+                self._take_now(keys=[f"rate:{f.key}"], args=[f.interval_us, f.tolerance_us])
+            )
+            if fleet_wait == 0:
+                return waited / 1_000_000
+            # The fleet is full now: give the account slot up rather than call late (a late
+            # call would bunch up with the account's next ones), wait, queue again.
+            self._sleep(fleet_wait / 1_000_000)
+            waited += fleet_wait
 
 
 def host_key(base_url: str) -> str:
-    """The bucket name for an Nmbrs base URL: one bucket per host, whichever path or scheme."""
+    """The name of a host's fleet bucket: one per host, whichever path or scheme."""
     return "nmbrs:" + (urlsplit(base_url).netloc or base_url)
+
+
+def account_key(base_url: str, account: str) -> str:
+    """The name of one Nmbrs account's bucket on a host. The account (the API user's e-mail, or
+    the debtor a REST consent belongs to) is hashed: Redis keys name nobody."""
+    digest = hashlib.sha256(account.strip().lower().encode()).hexdigest()[:24]
+    return f"{host_key(base_url)}:account:{digest}"
+
+
+def limiter_for(
+    redis: Redis,
+    base_url: str,
+    account: str,
+    *,
+    rate: float,
+    burst: int = 5,
+    fleet_rate: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RateLimiter:
+    """The limiter of one Nmbrs account: `rate` calls/s with bursts of `burst`, and the whole
+    fleet under `fleet_rate` calls/s on that host (none when falsy)."""
+    burst = max(1, min(int(burst), int(rate)))
+    fleet = None
+    if fleet_rate:
+        fleet = Bucket(host_key(base_url), fleet_rate, max(1, min(burst, int(fleet_rate))))
+    return RateLimiter(redis, Bucket(account_key(base_url, account), rate, burst), fleet, sleep)
