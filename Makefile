@@ -44,8 +44,9 @@ lock: $(STAMP)
 audit: $(STAMP)
 	$(BIN)/python scripts/audit_deps.py
 
+# Every benchmark, then issue 15's table of figures, goals and verdicts (a few minutes).
 bench: $(STAMP) $(MO)
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/python bench/run.py
 
 # After changing user-facing strings: refresh the English catalogue, then translate.
 extract-messages: $(STAMP)

@@ -75,3 +75,16 @@ def control(base: str, path: str, payload: dict | None = None):
 
 def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
+
+
+def record(figure: str, value: float, goal: str, ok: bool, detail: str = "") -> None:
+    """Hand one figure to `bench/run.py`'s table (when the benchmark runs under it)."""
+    import json
+    import os
+
+    path = os.environ.get("BENCH_RESULTS")
+    if not path:
+        return
+    entry = {"figure": figure, "value": value, "goal": goal, "ok": ok, "detail": detail}
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(entry) + "\n")

@@ -5,7 +5,7 @@
 1. 10,000 approved lines over 500 employees to Nmbrs (the sandbox): the transfer's wall time
    (record the lines, then send them exactly once: read-back before and after every batch)
    against bare `WageComponentVar_Insert_Batch` calls with the same payloads and batches, as a
-   ratio (goal ≤ 1.3). Also: the same lines with `WageComponentVar_Insert` one by one, the
+   ratio (goal ≤ 1.5). Also: the same lines with `WageComponentVar_Insert` one by one, the
    alternative that returns each id at once.
 2. The PAXml file for the same lines, generated and validated against the schema (goal < 2 s).
 
@@ -25,13 +25,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from support import control, start_redis, start_sandbox, stop, verdict  # noqa: E402
+from support import control, record, start_redis, start_sandbox, stop, verdict  # noqa: E402
 
 EMPLOYEES = 500
 LINES_PER_EMPLOYEE = 20
 LARGE = {"employees": EMPLOYEES, "companies": 1, "wage_types": 40, "cost_centers": 20,
          "cost_units": 5}  # fmt: skip
 YEAR, PERIOD = 2026, 11
+GOAL = 1.5  # issue 15 (the long-term goal is 1.3)
 
 
 def serve_sandbox(port: int) -> None:
@@ -309,11 +310,17 @@ def run(base: str) -> int:
         print(f"   transfer: send exactly once              {send_s * 1000:8.0f} ms   "
               f"ratio {ratio_send:.2f}")  # fmt: skip
         print(f"   transfer: whole (record + send)          {total_s * 1000:8.0f} ms   "
-              f"ratio {ratio_total:.2f}   goal ≤ 1.3: {verdict(ratio_total <= 1.3)}")  # fmt: skip
+              f"ratio {ratio_total:.2f}   goal ≤ {GOAL}: "
+              f"{verdict(ratio_total <= GOAL)}")  # fmt: skip
         print(f"   transfer / the same Nmbrs calls bare (Brygga's own cost)        "
               f"ratio {total_s / protocol_s:.2f}")  # fmt: skip
         print(f"   stored in Nmbrs: {stored}, lines sent: {sent}")
-        results.append(("transfer / bare batch calls ≤ 1.3", ratio_total <= 1.3))
+        results.append((f"transfer / bare batch calls ≤ {GOAL}", ratio_total <= GOAL))
+        record(
+            "transfer of 10,000 lines / bare Insert_Batch calls with the same payloads",
+            ratio_total, f"≤ {GOAL}", ratio_total <= GOAL,
+            f"{total_s * 1000:.0f} ms against {bare_s * 1000:.0f} ms",
+        )  # fmt: skip
 
         # --- 2. PAXml ---------------------------------------------------------------------
         lines = paxml_delivery.paxml_lines(t.id)

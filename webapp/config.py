@@ -49,7 +49,11 @@ class Config:
         self.SMTP_PASSWORD = env.get("SMTP_PASSWORD") or None
         self.SMTP_USE_TLS = env.get("SMTP_USE_TLS", "true").lower() in ("1", "true", "yes")
         self.MAIL_FROM = env.get("MAIL_FROM", "Brygga <noreply@brygga.se>")
-        self.NMBRS_RATE_LIMIT = float(env.get("NMBRS_RATE_LIMIT", "100"))  # calls/s, all workers
+        # Calls/s to Nmbrs, counted across all workers: per Nmbrs account (its fair use), with
+        # bursts of a few calls, and for the whole fleet on one Nmbrs host (0: no ceiling).
+        self.NMBRS_RATE_LIMIT = float(env.get("NMBRS_RATE_LIMIT", "100"))
+        self.NMBRS_RATE_BURST = int(env.get("NMBRS_RATE_BURST", "5"))
+        self.NMBRS_FLEET_RATE_LIMIT = float(env.get("NMBRS_FLEET_RATE_LIMIT", "1000"))
         # Syncs: RQ job timeout sized for the largest accounts, retries of an unreachable Nmbrs,
         # and when a run whose worker stopped beating is declared dead.
         self.SYNC_JOB_TIMEOUT = 3600

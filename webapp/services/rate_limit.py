@@ -42,7 +42,8 @@ if tat < now then tat = now end
 local wait = tat - tolerance - now
 if wait < 0 then wait = 0 end
 local new_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1000)
+local ttl = math.floor((new_tat - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', ttl)
 return wait
 """
 
@@ -57,7 +58,8 @@ if tat < now then tat = now end
 local wait = tat - tolerance - now
 if wait > 0 then return wait end
 local new_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1000)
+local ttl = math.floor((new_tat - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', ttl)
 return 0
 """
 
@@ -161,3 +163,21 @@ def limiter_for(
     if fleet_rate:
         fleet = Bucket(host_key(base_url), fleet_rate, max(1, min(burst, int(fleet_rate))))
     return RateLimiter(redis, Bucket(account_key(base_url, account), rate, burst), fleet, sleep)
+
+
+def configured_limiter(base_url: str, account: str) -> RateLimiter:
+    """The limiter of one Nmbrs account as the app's settings say (`NMBRS_RATE_LIMIT`,
+    `NMBRS_RATE_BURST`, `NMBRS_FLEET_RATE_LIMIT`), on the app's Redis."""
+    from flask import current_app
+
+    from webapp.queue import redis_connection
+
+    cfg = current_app.config
+    return limiter_for(
+        redis_connection(),
+        base_url,
+        account,
+        rate=float(cfg.get("NMBRS_RATE_LIMIT", 100)),
+        burst=int(cfg.get("NMBRS_RATE_BURST", 5)),
+        fleet_rate=float(cfg.get("NMBRS_FLEET_RATE_LIMIT", 0) or 0),
+    )
