@@ -42,7 +42,7 @@ from webapp.nmbrs import (
     Tokens,
     resolve_base_url,
 )
-from webapp.services.rate_limit import RateLimiter, host_key
+from webapp.services.rate_limit import RateLimiter, configured_limiter
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +77,9 @@ def client_for_credentials(
     rate_limited: bool = False,
     pool_size: int = 8,
 ) -> NmbrsClient:
-    """A client for these credentials. `rate_limited` clients share the host's Redis bucket
-    (`NMBRS_RATE_LIMIT` calls/s across all processes): syncs use it, so many workers together
-    stay under Nmbrs' fair-use limit."""
+    """A client for these credentials. `rate_limited` clients share their Nmbrs account's Redis
+    bucket (`NMBRS_RATE_LIMIT` calls/s across all processes) under the fleet's ceiling: syncs
+    and transfers use it, so many workers together stay under Nmbrs' fair-use limit."""
     cfg = current_app.config
     timeouts = Timeouts(
         connect=cfg.get("NMBRS_CONNECT_TIMEOUT", 5.0),
@@ -91,12 +91,8 @@ def client_for_credentials(
     )
     transport = None
     if rate_limited:
-        from webapp.queue import redis_connection
-
         base_url = resolve_base_url(environment, cfg.get("NMBRS_BASE_URL"))
-        limiter = RateLimiter(
-            redis_connection(), host_key(base_url), rate=cfg.get("NMBRS_RATE_LIMIT", 100)
-        )
+        limiter = configured_limiter(base_url, username)
         transport = RateLimitedTransport(
             base_url, limiter, timeouts=timeouts, retry=retry, pool_size=pool_size
         )
@@ -115,7 +111,7 @@ def client_for(
     connection: NmbrsConnection, *, rate_limited: bool = False, pool_size: int = 8
 ) -> PayrollApi:
     """A client for a stored connection: SOAP with its API key, or REST with its consent
-    (decrypts the secret in memory only). `rate_limited` clients share the host's bucket."""
+    (decrypts the secret in memory only). `rate_limited` clients share their account's bucket."""
     if connection.api == NmbrsApi.REST:
         return rest_client_for(connection, rate_limited=rate_limited, pool_size=pool_size)
     return soap_client_for(connection, rate_limited=rate_limited, pool_size=pool_size)
@@ -371,13 +367,9 @@ def rest_client_for(
     base_url = rest_base_url()
     transport = None
     if rate_limited:
-        from webapp.queue import redis_connection
-
-        limiter = RateLimiter(
-            redis_connection(),
-            host_key(base_url or REST_BASE_URL),
-            rate=cfg.get("NMBRS_RATE_LIMIT", 100),
-        )
+        # The Nmbrs account behind a consent is its debtor (the login that gave it may change).
+        account = connection.rest_debtor_id or connection.username
+        limiter = configured_limiter(base_url or REST_BASE_URL, account)
         transport = RateLimitedRestTransport(
             base_url,
             store,
