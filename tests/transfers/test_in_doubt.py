@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from webapp.nmbrs import WageComponent
-from webapp.services.in_doubt import identify, settle
+from webapp.recipients.nmbrs.in_doubt import identify, settle
 
 
 @dataclass

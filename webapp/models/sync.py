@@ -52,6 +52,9 @@ class SyncRun(TimestampMixin, db.Model):
     error_message: Mapped[str | None] = mapped_column(Text)  # Swedish, for the admin
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Every attempt that ended: [{"started_at": iso, "ended_at": iso, "ok": bool}] (the history
+    # shows the attempts and the waiting between them).
+    attempt_log: Mapped[list | None] = mapped_column(JSON)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

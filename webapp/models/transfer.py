@@ -54,12 +54,20 @@ class LineStatus(enum.StrEnum):
     PENDING = "pending"  # not sent: nothing has left Brygga for this line (in this attempt)
     SENDING = "sending"  # a write was (maybe) sent; only a read-back can tell whether it arrived
     SENT = "sent"
+    # A write whose read-back could not tell whether it arrived (a component typed by hand in
+    # Nmbrs may look exactly like it): never sent again by itself; a person decides.
+    UNCERTAIN = "uncertain"
     FAILED = "failed"
     SKIPPED = "skipped"  # never sent, with skip_reason
     DELETED = "deleted"  # undone
 
 
-LIVE_LINE_STATUSES = (LineStatus.PENDING, LineStatus.SENDING, LineStatus.SENT)
+LIVE_LINE_STATUSES = (
+    LineStatus.PENDING,
+    LineStatus.SENDING,
+    LineStatus.SENT,
+    LineStatus.UNCERTAIN,
+)
 
 
 class Transfer(TimestampMixin, db.Model):
@@ -185,6 +193,9 @@ class TransferLine(db.Model):
     # whatever is new after it, and claimed by no other line, is what the write created.
     baseline: Mapped[list | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Which batch of its transfer the line last went out in: a read-back decides a batch (one
+    # request, stored by Nmbrs or not) as a whole. None for a line sent on its own.
+    batch: Mapped[int | None] = mapped_column(Integer)
     component_id: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str | None] = mapped_column(String(40))
     error_message: Mapped[str | None] = mapped_column(Text)

@@ -1,28 +1,30 @@
 """Sending a transfer's lines to Nmbrs exactly once, in the worker, and taking them back.
 
 How Nmbrs gets every line exactly once (`send`):
-1. Lines still "sending" from an earlier attempt (a worker that died, a write that timed out)
-   are settled first: read back the employee's components (`WageComponentVar_Get`); whatever
-   is new since the line's recorded baseline, unclaimed by any other line and equal in code
-   and value, is the line's component. The rest go back to "pending": they never arrived.
-2. Pending lines go in batches of whole employees: read the employees' components (the
-   baseline), record baseline + "sending" (commit), `WageComponentVar_Insert_Batch`, read back,
-   record the component ids (commit). `WageComponentVar_Get` returns only Id, Code and Value, so
-   the baseline is what tells our new component from an older one with the same amount.
-3. A batch Nmbrs refuses for one line's data (2002, 2003, 2037, 2038) is read back, then sent
-   line by line (`WageComponentVar_Insert`, which returns the id) so that only the bad lines
-   fail. A write that times out is never repeated blind: read back, then decide.
+1. Lines still "sending" from an earlier attempt (a worker that died mid-call) are in doubt:
+   read back the employees' components (`WageComponentVar_Get`) and decide batch by batch
+   (`in_doubt.settle`): found → sent; certainly missing → pending; cannot tell (a component
+   typed by hand may look exactly like ours) → osäker, for a person, never resent by itself.
+2. Pending lines go in batches of whole employees, one call each on the normal path: record
+   the batch as "sending" (commit), `WageComponentVar_Insert_Batch`, and when Nmbrs answers,
+   record the lines as sent (commit). SOAP's answer carries no ids; they are found when undo
+   needs them (`find_component_ids`). Pipelined: batch k+1 is recorded while k is on the wire.
+3. No answer (a timeout, a dropped connection) puts the batch in doubt: read back, decide as
+   in 1, and send what is certainly missing once more. A batch Nmbrs refuses for one line's
+   data (2002, 2003, 2037, 2038) is read back, then what is missing goes line by line
+   (`WageComponentVar_Insert`, which returns the id) so that only the bad lines fail.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from webapp.extensions import db
 from webapp.models import LineStatus, NmbrsApi, RecipientKind, Transfer, TransferStatus
@@ -34,6 +36,7 @@ from webapp.nmbrs import (
     PayrollApi,
     WageComponent,
 )
+from webapp.recipients.nmbrs import in_doubt
 from webapp.recipients.nmbrs.access import client_for, remote_company_id
 from webapp.recipients.nmbrs.move import carry_over_lines
 from webapp.services.transfer.ledger import (
@@ -50,7 +53,7 @@ from webapp.services.transfer.texts import ERROR_TEXTS
 
 log = logging.getLogger(__name__)
 
-POOL_SIZE = 8  # concurrent read-backs within one transfer
+POOL_SIZE = 8  # concurrent read-backs within one transfer (only when a batch is in doubt)
 BATCH_LINES = 500  # lines per WageComponentVar_Insert_Batch (whole employees per batch)
 
 # Nmbrs codes that concern one line's data: that line fails, the others go through.
@@ -81,6 +84,8 @@ class _Run:
     done: int = 0
     refused: dict[str, NmbrsError] = field(default_factory=dict)
     company_id: object = None  # REST reads components per company: its GUID
+    sent: int = 0  # lines of the transfer sent so far (the progress, without a COUNT(*))
+    next_batch: int = 1
 
 
 def send(transfer: Transfer, client: PayrollApi | None = None) -> None:
@@ -116,20 +121,115 @@ def _send_all(run: _Run) -> None:
     in_doubt = lines_with(transfer.id, LineStatus.SENDING)
     if in_doubt:
         log.warning("transfer %s: %d lines in doubt; reading back", transfer.id, len(in_doubt))
-        _reconcile(run, in_doubt)
+        _settle_doubt(run, in_doubt)
+    run.sent = db.session.scalar(select(count_of(transfer.id, LineStatus.SENT))) or 0
     _progress(run, "sending")
     pending = lines_with(transfer.id, LineStatus.PENDING)
     by_employee: dict[str, list[Line]] = defaultdict(list)
     for line in pending:
         by_employee[line.employee_ref].append(line)
+    batches: list[list[Line]] = []
     batch: list[Line] = []
     for lines in by_employee.values():
         if batch and len(batch) + len(lines) > BATCH_LINES:
-            _send_batch(run, batch)
+            batches.append(batch)
             batch = []
         batch.extend(lines)
     if batch:
-        _send_batch(run, batch)
+        batches.append(batch)
+    run.next_batch = (
+        db.session.scalar(select(func.max(LINE.c.batch)).where(LINE.c.transfer_id == transfer.id))
+        or 0
+    ) + 1
+    # Pipelined: batch k+1 is marked "sending" (committed) while batch k is on the wire; only
+    # then is k's answer awaited and recorded. One thread does the HTTP, this one the database.
+    marked: list[Line] = []  # marked "sending" but not handed to the wire yet
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="nmbrs-wire") as wire:
+            in_flight: tuple[list[Line], Future] | None = None
+            for batch in batches:
+                crash_hook("before_send", transfer.id)
+                marked = _mark_sending(run, batch)
+                crash_hook("marked", transfer.id)  # recorded as going out, not yet sent
+                if in_flight is not None:
+                    _settle_batch(run, *in_flight)
+                in_flight = (marked, wire.submit(_insert, run, marked))
+                marked = []
+            if in_flight is not None:
+                _settle_batch(run, *in_flight)
+    except Exception:
+        # A batch marked but never handed over certainly did not go: back to pending, so that
+        # a retry sends it without reading back. (A process that dies here leaves it in
+        # doubt, which the read-back settles.)
+        if marked:
+            db.session.rollback()
+            update_lines([{"_id": line.id} for line in marked], status=LineStatus.PENDING.value)
+            db.session.commit()
+        raise
+
+
+def _insert(run: _Run, lines: list[Line]):
+    """The batch's one call (on the wire thread): ids over REST, None over SOAP."""
+    return run.client.insert_wage_components(
+        [_component(line) for line in lines],
+        year=run.year,
+        period=run.period,
+        unprotected=run.unprotected,
+    )
+
+
+def _settle_batch(run: _Run, lines: list[Line], reply: Future, *, resent: bool = False) -> None:
+    """Record a batch's answer. Nmbrs said yes: sent, at once (SOAP returns no ids; they are
+    found when needed). No answer: in doubt, read back. Nmbrs said no: see below."""
+    transfer_id = run.transfer.id
+    error: NmbrsError | None = None
+    ids = None
+    try:
+        ids = reply.result()
+    except NmbrsError as exc:
+        error = exc
+    crash_hook("after_send", transfer_id)
+    if error is None:
+        if ids is not None and len(ids) == len(lines):
+            _record_sent(run, [(line, str(i)) for line, i in zip(lines, ids, strict=True)])
+        else:
+            _record_sent(run, [(line, None) for line in lines])
+        db.session.commit()
+        crash_hook("after_record", transfer_id)
+        _progress(run, "sending")
+        return
+    if isinstance(error, NmbrsUnavailable):
+        # No answer: the batch may or may not be in Nmbrs. Read back, then decide.
+        missing = _settle_doubt(run, lines)
+        crash_hook("after_record", transfer_id)
+        _progress(run, "sending")
+        if not missing:
+            return
+        if resent:
+            raise error
+        # Certainly not there: one more try now, then the job's retry.
+        again = _mark_sending(run, missing)
+        future: Future = Future()
+        try:
+            future.set_result(_insert(run, again))
+        except NmbrsError as exc:
+            future.set_exception(exc)
+        _settle_batch(run, again, future, resent=True)
+        return
+    if error.code in LINE_ERROR_CODES:
+        # Nmbrs refused one line's data. Whether it stored the rest before refusing is not
+        # documented: read back, then send what is certainly missing one by one, so that only
+        # the bad lines fail.
+        missing = _settle_doubt(run, lines)
+        current = _read(run, [line.employee_ref for line in missing])
+        for line in _drop_refused(run, missing):
+            _send_one(run, line, current)
+        _progress(run, "sending")
+        return
+    # Nmbrs refused the whole call (a locked period, a rejected key …): nothing arrived.
+    update_lines([{"_id": line.id} for line in lines], status=LineStatus.PENDING.value)
+    db.session.commit()
+    raise TransferStop(error)
 
 
 def _read(run: _Run, employee_refs: Iterable[str]) -> dict[str, list[WageComponent]]:
@@ -176,97 +276,108 @@ def _remote(ref: str):
     return int(ref) if ref.isdigit() else ref
 
 
-def _claimed(run: _Run, employee_refs: Iterable[str]) -> set[str]:
-    """Component ids that sent lines (of any transfer) already own, for these employees."""
+def _known(
+    run: _Run, employee_refs: Iterable[str], besides: set[int]
+) -> tuple[set[str], Counter[in_doubt.Key]]:
+    """What the ledger knows of these employees' components in the period: the ids that sent
+    lines (of any transfer) own, and per code and value how many sent lines own one whose id is
+    not known yet. `besides`: the lines being decided."""
     refs = list(set(employee_refs))
-    claimed: set[str] = set()
+    owned: set[str] = set()
+    unidentified: Counter[in_doubt.Key] = Counter()
+    t = Transfer.__table__
     for chunk in chunks(refs, 500):
-        claimed.update(
-            db.session.scalars(
-                select(LINE.c.component_id)
-                .join(Transfer.__table__, Transfer.__table__.c.id == LINE.c.transfer_id)
-                .where(
-                    LINE.c.employee_ref.in_(chunk),
-                    LINE.c.status == LineStatus.SENT.value,
-                    LINE.c.component_id.is_not(None),
-                    Transfer.__table__.c.kind == RecipientKind.NMBRS.value,
-                    Transfer.__table__.c.period_year == run.year,
-                    Transfer.__table__.c.period_number == run.period,
-                )
+        rows = db.session.execute(
+            select(
+                LINE.c.id,
+                LINE.c.employee_ref,
+                LINE.c.wage_code,
+                LINE.c.amount_ore,
+                LINE.c.component_id,
+            )  # fmt: skip
+            .join(t, t.c.id == LINE.c.transfer_id)
+            .where(
+                LINE.c.employee_ref.in_(chunk),
+                LINE.c.status == LineStatus.SENT.value,
+                t.c.kind == RecipientKind.NMBRS.value,
+                t.c.period_year == run.year,
+                t.c.period_number == run.period,
             )
         )
-    return claimed
-
-
-def _match(
-    run: _Run, lines: list[Line], current: dict[str, list[WageComponent]]
-) -> tuple[list[tuple[Line, str]], list[Line]]:
-    """Which lines Nmbrs has: a component that is new since the line's baseline, owned by no
-    other line, with the line's code and value. Returns (matched with ids, unmatched)."""
-    claimed = _claimed(run, current)
-    matched, unmatched = [], []
-    taken: set[str] = set()
-    for line in lines:
-        baseline = {str(i) for i in (line.baseline or [])}
-        found = None
-        for component in current.get(line.employee_ref, []):
-            cid = str(component.id)
-            if cid in taken or cid in claimed or (line.baseline is not None and cid in baseline):
+        for line_id, ref, code, amount_ore, component_id in rows:
+            if line_id in besides:
                 continue
-            if component.comment is not None and component.comment != line.comment:
-                continue  # REST reads the comment back: another part's, or not Brygga's
-            if component.code == int(line.wage_code) and component.value == line.amount:
-                found = cid
-                break
-        if found is None:
-            unmatched.append(line)
-        else:
-            taken.add(found)
-            matched.append((line, found))
-    return matched, unmatched
+            if component_id is not None:
+                owned.add(str(component_id))
+            else:
+                amount = (Decimal(amount_ore) / 100).quantize(Decimal("0.01"))
+                unidentified[(ref, int(code), amount)] += 1
+    return owned, unidentified
 
 
-def _reconcile(run: _Run, lines: list[Line]) -> list[Line]:
-    """Read back and settle lines whose write may or may not have arrived. Matched lines become
-    sent; the others go back to pending (they never arrived). Returns the pending ones."""
+def _settle_doubt(run: _Run, lines: list[Line]) -> list[Line]:
+    """Read back and decide lines whose write may or may not have arrived
+    (`webapp.services.in_doubt`): found → sent; certainly missing → pending (returned);
+    cannot tell → osäker, for a person. Commits."""
     current = _read(run, [line.employee_ref for line in lines])
     lines = _drop_refused(run, lines)
-    matched, unmatched = _match(run, lines, current)
-    _record_sent(run, matched)
-    update_lines([{"_id": line.id} for line in unmatched], status=LineStatus.PENDING.value)
-    db.session.commit()
-    if matched:
-        log.info(
-            "transfer %s: %d lines were already in Nmbrs; %d were not",
-            run.transfer.id,
-            len(matched),
-            len(unmatched),
-        )
-    return unmatched
-
-
-def _record_sent(run: _Run, matched: list[tuple[Line, str]]) -> None:
+    owned, unidentified = _known(run, current, {line.id for line in lines})
+    settled = in_doubt.settle(
+        lines,
+        current,
+        owned=owned,
+        unidentified=unidentified,
+        comments_readable=run.company_id is not None,  # REST reads the comment back
+    )
+    _record_sent(run, settled.sent)
+    update_lines([{"_id": line.id} for line in settled.pending], status=LineStatus.PENDING.value)
     update_lines(
-        [{"_id": line.id, "component_id": cid} for line, cid in matched],
+        [{"_id": line.id} for line in settled.uncertain],
+        status=LineStatus.UNCERTAIN.value,
+        error_code="uncertain",
+        error_message=str(ERROR_TEXTS["uncertain"]),
+    )
+    db.session.commit()
+    log.info(
+        "transfer %s: of %d lines in doubt %d were in Nmbrs, %d were not, %d cannot be told",
+        run.transfer.id,
+        len(lines),
+        len(settled.sent),
+        len(settled.pending),
+        len(settled.uncertain),
+    )
+    return settled.pending  # type: ignore[return-value]
+
+
+def _record_sent(run: _Run, sent: list) -> None:
+    update_lines(
+        [{"_id": line.id, "component_id": cid} for line, cid in sent],
         status=LineStatus.SENT.value,
         sent_at=utcnow(),
         error_code=None,
         error_message=None,
     )
-    run.done += len(matched)
+    run.done += len(sent)
+    run.sent += len(sent)
 
 
-def _mark_sending(run: _Run, lines: list[Line], current) -> None:
-    """Record, before the write, that it is going out and what Nmbrs had just before. Commits."""
+def _mark_sending(run: _Run, lines: list[Line]) -> list[Line]:
+    """Record, before the write, that the batch is going out (one number per batch: the
+    read-back decides a batch as a whole). Commits."""
+    batch_no = run.next_batch
+    run.next_batch += 1
     for line in lines:
-        line.baseline = [str(c.id) for c in current.get(line.employee_ref, [])]
+        line.batch = batch_no
     update_lines(
-        [{"_id": line.id, "baseline": line.baseline} for line in lines],
+        [{"_id": line.id} for line in lines],
         status=LineStatus.SENDING.value,
+        batch=batch_no,
+        baseline=None,
         attempts=LINE.c.attempts + 1,
     )
     _claim_transfer(run)
     db.session.commit()
+    return lines
 
 
 def _claim_transfer(run: _Run) -> None:
@@ -296,63 +407,9 @@ def _component(line: Line) -> NewWageComponent:
     )
 
 
-def _send_batch(run: _Run, lines: list[Line], *, resent: bool = False) -> None:
-    transfer_id = run.transfer.id
-    before = _read(run, [line.employee_ref for line in lines])
-    lines = _drop_refused(run, lines)
-    if not lines:
-        db.session.commit()
-        return
-    _mark_sending(run, lines, before)
-    crash_hook("before_send", transfer_id)
-    error: NmbrsError | None = None
-    ids = None
-    try:
-        ids = run.client.insert_wage_components(
-            [_component(line) for line in lines],
-            year=run.year,
-            period=run.period,
-            unprotected=run.unprotected,
-        )
-    except NmbrsError as exc:
-        error = exc
-    crash_hook("after_send", transfer_id)
-    if error is None and ids is not None and len(ids) == len(lines):
-        # REST answers with the new ids, in order: nothing to read back.
-        _record_sent(run, [(line, str(i)) for line, i in zip(lines, ids, strict=True)])
-        db.session.commit()
-        crash_hook("after_record", transfer_id)
-        _progress(run, "sending")
-        return
-    unmatched = _reconcile(run, lines)
-    crash_hook("after_record", transfer_id)
-    _progress(run, "sending")
-    if not unmatched:
-        return
-    if error is None:
-        # Nmbrs said yes, but its read-back does not show them: never send those blind again.
-        _fail_lines(
-            run, [(line, "unconfirmed", str(ERROR_TEXTS["unconfirmed"])) for line in unmatched]
-        )
-        db.session.commit()
-        return
-    if isinstance(error, NmbrsUnavailable):
-        if resent:
-            raise error
-        # Read back: it did not arrive. One more try now, then the job's retry.
-        _send_batch(run, unmatched, resent=True)
-        return
-    if error.code in LINE_ERROR_CODES:
-        # One line's data: send them one by one, so that only the bad ones fail.
-        current = _read(run, [line.employee_ref for line in unmatched])
-        for line in _drop_refused(run, unmatched):
-            _send_one(run, line, current)
-        return
-    raise TransferStop(error)
-
-
 def _send_one(run: _Run, line: Line, current: dict[str, list[WageComponent]]) -> None:
-    _mark_sending(run, [line], current)
+    _mark_sending(run, [line])
+    line.batch = None  # decided on its own
     c = _component(line)
     try:
         component_id = run.client.insert_wage_component(
@@ -367,7 +424,7 @@ def _send_one(run: _Run, line: Line, current: dict[str, list[WageComponent]]) ->
             unprotected=run.unprotected,
         )
     except NmbrsUnavailable:
-        if _reconcile(run, [line]):
+        if _settle_doubt(run, [line]):
             raise  # not there: the job's retry sends it, after reading back again
         return
     except NmbrsError as exc:
@@ -390,33 +447,68 @@ def _fail_lines(run: _Run, failed: list[tuple[Line, str, str]]) -> None:
 
 
 def _progress(run: _Run, step: str) -> None:
+    """The page's progress, from the count kept here (no COUNT(*) per batch). Commits."""
     db.session.execute(
         update(Transfer)
         .where(Transfer.id == run.transfer.id, Transfer.status == TransferStatus.RUNNING)
-        .values(
-            step=step, lines_sent=count_of(run.transfer.id, LineStatus.SENT), heartbeat_at=utcnow()
-        )
+        .values(step=step, lines_sent=run.sent, heartbeat_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
 
 
+def find_ids(transfer: Transfer, client: PayrollApi) -> None:
+    """Find the component ids of a transfer's sent lines that SOAP's batch reply did not give
+    (`find_component_ids`); what cannot be told stays unknown. Commits."""
+    lines = lines_with(transfer.id, LineStatus.SENT, without_component=True)
+    if not lines:
+        return
+    with ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="nmbrs-ids") as pool:
+        run = _Run(transfer, client, transfer.period_year, transfer.period_number, False, pool)
+        find_component_ids(run, lines)
+
+
+def find_component_ids(run: _Run, lines: list[Line]) -> None:
+    """Component ids for sent lines whose batch reply gave none (SOAP): one read per employee,
+    and an id only where no other component could be it (`in_doubt.identify`). Commits."""
+    if not lines:
+        return
+    current = _read(run, [line.employee_ref for line in lines])
+    owned, unidentified = _known(run, current, {line.id for line in lines})
+    found = in_doubt.identify(
+        [line for line in lines if line.employee_ref in current],
+        current,
+        owned=owned,
+        unidentified=unidentified,
+    )
+    update_lines([{"_id": line.id, "component_id": cid} for line, cid in found])
+    db.session.commit()
+
+
 def take_back(transfer: Transfer, client: PayrollApi | None = None) -> None:
     """Delete a transfer's components in Nmbrs by their stored ids; every line deleted is
-    recorded (committed) as it goes, so a retry repeats only the rest. Raises NmbrsError."""
+    recorded (committed) as it goes, so a retry repeats only the rest. Ids SOAP's batch reply
+    did not give are found first (one read per employee); a line whose component cannot be
+    told from one typed by hand is left alone and said so. Raises NmbrsError."""
     connection = transfer.recipient.nmbrs
     own_client = client is None
     client = client or client_for(connection, rate_limited=True, pool_size=POOL_SIZE)
     deleted: list[dict] = []
+    unknown = 0
     try:
         if connection.api == NmbrsApi.REST:
             carry_over_lines(transfer, connection, client)
+        else:
+            find_ids(transfer, client)
         sent = db.session.execute(
             select(LINE.c.id, LINE.c.employee_ref, LINE.c.component_id).where(
                 LINE.c.transfer_id == transfer.id, LINE.c.status == LineStatus.SENT.value
             )
         ).all()
         for line_id, employee_ref, component_id in sent:
+            if component_id is None and connection.api != NmbrsApi.REST:
+                unknown += 1  # which component is ours cannot be told: a person decides
+                continue
             # Deleting twice is harmless (False: already gone), so a retry may repeat it.
             if component_id is not None:  # None: carried over from SOAP, no longer in Nmbrs
                 client.delete_wage_component(_remote(employee_ref), _remote(component_id))
@@ -430,3 +522,8 @@ def take_back(transfer: Transfer, client: PayrollApi | None = None) -> None:
         db.session.commit()  # keep what was deleted, also when Nmbrs stopped answering
         if own_client:
             client.close()
+    if unknown:
+        raise NmbrsError(
+            f"{unknown} components not identified",
+            user_message=str(ERROR_TEXTS["undo_unknown"]),
+        )

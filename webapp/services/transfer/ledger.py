@@ -37,7 +37,7 @@ from webapp.payitems import INFO
 from webapp.recipients import kind_of
 from webapp.services import audit
 from webapp.services.pay_parts import to_ore
-from webapp.services.transfer.texts import DONE_REASONS, TransferError
+from webapp.services.transfer.texts import DONE_REASONS, ERROR_TEXTS, TransferError
 
 if TYPE_CHECKING:
     from webapp.services.transfer.plan import PlannedLine, Preview
@@ -232,6 +232,7 @@ class Line:
     cost_unit_ref: str | None
     comment: str | None
     baseline: list | None
+    batch: int | None = None
 
     @property
     def amount(self) -> Decimal:
@@ -241,8 +242,12 @@ class Line:
 LINE = TransferLine.__table__
 
 
-def lines_with(transfer_id: int, status: LineStatus) -> list[Line]:
-    rows = db.session.execute(
+def lines_with(
+    transfer_id: int, status: LineStatus, *, without_component: bool = False
+) -> list[Line]:
+    """The transfer's lines in `status` (only those whose component id is not known yet, if
+    `without_component`), in the order they are sent: by employee."""
+    stmt = (
         select(
             LINE.c.id,
             LINE.c.employee_ref,
@@ -252,11 +257,14 @@ def lines_with(transfer_id: int, status: LineStatus) -> list[Line]:
             LINE.c.cost_unit_ref,
             LINE.c.comment,
             LINE.c.baseline,
+            LINE.c.batch,
         )
         .where(LINE.c.transfer_id == transfer_id, LINE.c.status == status.value)
         .order_by(LINE.c.employee_ref, LINE.c.id)
     )
-    return [Line(*row) for row in rows]
+    if without_component:
+        stmt = stmt.where(LINE.c.component_id.is_(None))
+    return [Line(*row) for row in db.session.execute(stmt)]
 
 
 def update_lines(rows: list[dict], **fixed) -> None:
@@ -306,11 +314,17 @@ def finish(transfer: Transfer, *, error_code: str | None = None, message: str | 
     sent = counts.get(LineStatus.SENT, 0)
     failed = counts.get(LineStatus.FAILED, 0)
     open_lines = counts.get(LineStatus.PENDING, 0) + counts.get(LineStatus.SENDING, 0)
+    uncertain = counts.get(LineStatus.UNCERTAIN, 0)
     transfer.lines_sent = sent
     transfer.lines_failed = failed
     transfer.amount_sent_ore = sent_amount(transfer.id)
     if open_lines:
         transfer.status = TransferStatus.FAILED
+    elif uncertain:
+        # A person must look in Nmbrs first: never "succeeded", never sent again by itself.
+        transfer.status = TransferStatus.PARTLY_FAILED if sent else TransferStatus.FAILED
+        error_code = error_code or "uncertain"
+        message = message or str(ERROR_TEXTS["uncertain"])
     elif failed and sent:
         transfer.status = TransferStatus.PARTLY_FAILED
     elif failed and not sent:
@@ -330,10 +344,18 @@ def finish(transfer: Transfer, *, error_code: str | None = None, message: str | 
         status=transfer.status.value,
         sent=sent,
         failed=failed,
+        uncertain=uncertain,
         amount=str(transfer.amount_sent),
     )
     db.session.commit()
-    log.info("transfer %s %s: %d sent, %d failed", transfer.id, transfer.status, sent, failed)
+    log.info(
+        "transfer %s %s: %d sent, %d failed, %d uncertain",
+        transfer.id,
+        transfer.status,
+        sent,
+        failed,
+        uncertain,
+    )
 
 
 def status_counts(transfer_id: int) -> dict[LineStatus, int]:
@@ -375,7 +397,11 @@ def settle_reports(transfer: Transfer) -> None:
             continue
         lines = lines_by_report.get(link.report_id, [])
         statuses = [s for s, _r in lines]
-        if any(s in (LineStatus.PENDING, LineStatus.SENDING) for s in statuses):
+        if any(
+            s in (LineStatus.PENDING, LineStatus.SENDING, LineStatus.UNCERTAIN) for s in statuses
+        ):
+            # Open, in doubt or osäker: held (never back in Redo att skickas, where it could be
+            # sent a second time).
             link.outcome = "pending"
             continue
         complete = all(

@@ -46,8 +46,17 @@ ERROR_TEXTS = {
         "Nmbrs tog emot beloppet men visar det inte när Brygga läser tillbaka. Kontrollera "
         "den anställdas lönekomponenter i Nmbrs innan du skickar igen."
     ),
+    "uncertain": _l(
+        "Osäker: svaret från Nmbrs kom aldrig fram och Brygga kan inte avgöra om raden finns i "
+        "Nmbrs (den anställda har ett lika stort belopp på samma löneart). Raden skickas inte "
+        "igen av sig själv: kontrollera den anställdas lönekomponenter i Nmbrs."
+    ),
     "undo_incomplete": _l(
         "Alla belopp kunde inte tas bort i Nmbrs. Försök ångra igen om en stund."
+    ),
+    "undo_unknown": _l(
+        "Några belopp togs inte bort: den anställda har lika stora belopp på samma löneart i "
+        "Nmbrs och Brygga kan inte avgöra vilket som är Bryggas. Ta bort dem för hand i Nmbrs."
     ),
     "error": _l("Överföringen misslyckades av ett okänt skäl. Försök igen."),
 }

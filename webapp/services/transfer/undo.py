@@ -100,7 +100,9 @@ def execute_undo(transfer_id: int) -> Transfer | None:
 
 def complete_undo(transfer: Transfer, user: User | None) -> None:
     for line in transfer.lines:
-        if line.status in LIVE_LINE_STATUSES:
+        # An osäker line stays as it is (and keeps its key): whether it is in the payroll
+        # system is for a person to find out, undo cannot take it back.
+        if line.status in LIVE_LINE_STATUSES and line.status != LineStatus.UNCERTAIN:
             line.status = LineStatus.DELETED
             line.live = None
     for link in transfer.reports:

@@ -142,11 +142,13 @@ def identify(
     current: dict[str, list[WageComponent]],
     *,
     owned: set[str],
+    unidentified: Counter[Key] | None = None,
 ) -> list[tuple[DoubtfulLine, str]]:
     """Component ids for sent lines whose batch reply gave none (SOAP's batch insert returns no
     ids). An id is given only where the employee has exactly as many unowned components of the
-    line's code and value as there are such lines: otherwise one of them may be typed by hand,
-    and the id stays unknown."""
+    line's code and value as there are such lines, and no other sent line without an id shares
+    them (`unidentified`): otherwise one of them may be typed by hand, and the id stays
+    unknown."""
     candidates = _candidates(current, owned)
     by_key: dict[Key, list[DoubtfulLine]] = defaultdict(list)
     for line in lines:
@@ -154,6 +156,6 @@ def identify(
     found: list[tuple[DoubtfulLine, str]] = []
     for k, group in by_key.items():
         ids = candidates.get(k, [])
-        if len(ids) == len(group):
+        if len(ids) == len(group) and not (unidentified or {}).get(k):
             found.extend(zip(group, ids, strict=True))
     return found
