@@ -33,3 +33,41 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+def record_many(
+    action: str,
+    *,
+    actor: User | None,
+    organization_id: int | None,
+    object_type: str,
+    object_ids: list[int],
+    **details: Any,
+) -> None:
+    """One event per object, written with one INSERT (a transfer of 500 reports records 500
+    "report.transferred" events: not 500 round trips). Joins the caller's transaction."""
+    if not object_ids:
+        return
+    leaked = _SECRET_KEYS & set(details)
+    if leaked:
+        raise ValueError(f"audit details must not contain secrets: {sorted(leaked)}")
+    from sqlalchemy import insert
+
+    from webapp.models.base import utcnow
+
+    now = utcnow()
+    db.session.execute(
+        insert(AuditEvent.__table__),
+        [
+            {
+                "action": action,
+                "actor_id": actor.id if actor is not None else None,
+                "organization_id": organization_id,
+                "object_type": object_type,
+                "object_id": str(object_id),
+                "details": details,
+                "created_at": now,
+            }
+            for object_id in object_ids
+        ],
+    )

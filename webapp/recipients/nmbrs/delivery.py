@@ -17,10 +17,11 @@ How Nmbrs gets every line exactly once (`send`):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -74,7 +75,7 @@ class TransferStop(Exception):
 
 @dataclass
 class _Run:
-    transfer: Transfer
+    transfer: Transfer  # expired by every commit: use transfer_id for its id
     client: PayrollApi
     year: int
     period: int
@@ -84,6 +85,7 @@ class _Run:
     done: int = 0
     refused: dict[str, NmbrsError] = field(default_factory=dict)
     company_id: object = None  # REST reads components per company: its GUID
+    transfer_id: int = 0
     sent: int = 0  # lines of the transfer sent so far (the progress, without a COUNT(*))
     next_batch: int = 1
 
@@ -106,6 +108,7 @@ def send(transfer: Transfer, client: PayrollApi | None = None) -> None:
                 transfer.unprotected_confirmed,
                 pool,
                 transfer.attempts,
+                transfer_id=transfer.id,
             )
             if connection.api == NmbrsApi.REST:
                 run.company_id = remote_company_id(connection)
@@ -117,14 +120,14 @@ def send(transfer: Transfer, client: PayrollApi | None = None) -> None:
 
 
 def _send_all(run: _Run) -> None:
-    transfer = run.transfer
-    in_doubt = lines_with(transfer.id, LineStatus.SENDING)
+    transfer_id = run.transfer_id
+    in_doubt = lines_with(transfer_id, LineStatus.SENDING)
     if in_doubt:
-        log.warning("transfer %s: %d lines in doubt; reading back", transfer.id, len(in_doubt))
+        log.warning("transfer %s: %d lines in doubt; reading back", transfer_id, len(in_doubt))
         _settle_doubt(run, in_doubt)
-    run.sent = db.session.scalar(select(count_of(transfer.id, LineStatus.SENT))) or 0
+    run.sent = db.session.scalar(select(count_of(transfer_id, LineStatus.SENT))) or 0
     _progress(run, "sending")
-    pending = lines_with(transfer.id, LineStatus.PENDING)
+    pending = lines_with(transfer_id, LineStatus.PENDING)
     by_employee: dict[str, list[Line]] = defaultdict(list)
     for line in pending:
         by_employee[line.employee_ref].append(line)
@@ -138,33 +141,44 @@ def _send_all(run: _Run) -> None:
     if batch:
         batches.append(batch)
     run.next_batch = (
-        db.session.scalar(select(func.max(LINE.c.batch)).where(LINE.c.transfer_id == transfer.id))
+        db.session.scalar(select(func.max(LINE.c.batch)).where(LINE.c.transfer_id == transfer_id))
         or 0
     ) + 1
-    # Pipelined: batch k+1 is marked "sending" (committed) while batch k is on the wire; only
-    # then is k's answer awaited and recorded. One thread does the HTTP, this one the database.
-    marked: list[Line] = []  # marked "sending" but not handed to the wire yet
+    # Pipelined: batch k+1 is recorded as going out (committed) while batch k is on the wire,
+    # and handed to the wire as soon as k's answer is in; k's answer is recorded while k+1 is
+    # on the wire. One thread does the HTTP, this one the database.
+    marked: list[Line] = []  # recorded as going out, not handed to the wire yet
+    in_flight: tuple[list[Line], Future] | None = None
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="nmbrs-wire") as wire:
-            in_flight: tuple[list[Line], Future] | None = None
             for batch in batches:
-                crash_hook("before_send", transfer.id)
+                crash_hook("before_send", transfer_id)
                 marked = _mark_sending(run, batch)
-                crash_hook("marked", transfer.id)  # recorded as going out, not yet sent
-                if in_flight is not None:
-                    _settle_batch(run, *in_flight)
-                in_flight = (marked, wire.submit(_insert, run, marked))
-                marked = []
+                crash_hook("marked", transfer_id)  # recorded as going out, not yet sent
+                answered = in_flight
+                if answered is not None:
+                    wait([answered[1]])
+                in_flight, marked = (marked, wire.submit(_insert, run, marked)), []
+                if answered is not None:
+                    _settle_batch(run, *answered)
             if in_flight is not None:
-                _settle_batch(run, *in_flight)
+                answered, in_flight = in_flight, None
+                _settle_batch(run, *answered)
     except Exception:
-        # A batch marked but never handed over certainly did not go: back to pending, so that
-        # a retry sends it without reading back. (A process that dies here leaves it in
+        db.session.rollback()
+        # A batch recorded but never handed over certainly did not go: back to pending, so
+        # that a retry sends it without reading back. (A process that dies here leaves it in
         # doubt, which the read-back settles.)
         if marked:
-            db.session.rollback()
             update_lines([{"_id": line.id} for line in marked], status=LineStatus.PENDING.value)
-            db.session.commit()
+        # A batch still on the wire: Nmbrs' answer, if it says yes, is recorded; otherwise
+        # the batch stays in doubt for the next attempt's read-back.
+        if in_flight is not None:
+            lines, reply = in_flight
+            with contextlib.suppress(NmbrsError):
+                ids = reply.result()
+                _record_sent(run, _with_ids(lines, ids))
+        db.session.commit()
         raise
 
 
@@ -181,7 +195,7 @@ def _insert(run: _Run, lines: list[Line]):
 def _settle_batch(run: _Run, lines: list[Line], reply: Future, *, resent: bool = False) -> None:
     """Record a batch's answer. Nmbrs said yes: sent, at once (SOAP returns no ids; they are
     found when needed). No answer: in doubt, read back. Nmbrs said no: see below."""
-    transfer_id = run.transfer.id
+    transfer_id = run.transfer_id
     error: NmbrsError | None = None
     ids = None
     try:
@@ -190,10 +204,7 @@ def _settle_batch(run: _Run, lines: list[Line], reply: Future, *, resent: bool =
         error = exc
     crash_hook("after_send", transfer_id)
     if error is None:
-        if ids is not None and len(ids) == len(lines):
-            _record_sent(run, [(line, str(i)) for line, i in zip(lines, ids, strict=True)])
-        else:
-            _record_sent(run, [(line, None) for line in lines])
+        _record_sent(run, _with_ids(lines, ids))
         db.session.commit()
         crash_hook("after_record", transfer_id)
         _progress(run, "sending")
@@ -230,6 +241,13 @@ def _settle_batch(run: _Run, lines: list[Line], reply: Future, *, resent: bool =
     update_lines([{"_id": line.id} for line in lines], status=LineStatus.PENDING.value)
     db.session.commit()
     raise TransferStop(error)
+
+
+def _with_ids(lines: list[Line], ids) -> list[tuple[Line, str | None]]:
+    """REST answers with the new ids, in order; SOAP with none (found when undo needs them)."""
+    if ids is not None and len(ids) == len(lines):
+        return [(line, str(i)) for line, i in zip(lines, ids, strict=True)]
+    return [(line, None) for line in lines]
 
 
 def _read(run: _Run, employee_refs: Iterable[str]) -> dict[str, list[WageComponent]]:
@@ -340,7 +358,7 @@ def _settle_doubt(run: _Run, lines: list[Line]) -> list[Line]:
     db.session.commit()
     log.info(
         "transfer %s: of %d lines in doubt %d were in Nmbrs, %d were not, %d cannot be told",
-        run.transfer.id,
+        run.transfer_id,
         len(lines),
         len(settled.sent),
         len(settled.pending),
@@ -385,7 +403,7 @@ def _claim_transfer(run: _Run) -> None:
     claimed = db.session.execute(
         update(Transfer)
         .where(
-            Transfer.id == run.transfer.id,
+            Transfer.id == run.transfer_id,
             Transfer.status == TransferStatus.RUNNING,
             Transfer.attempts == run.attempt,  # a later attempt (a retry) has taken over
         )
@@ -393,7 +411,7 @@ def _claim_transfer(run: _Run) -> None:
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:
-        raise TransferLost(run.transfer.id)
+        raise TransferLost(run.transfer_id)
 
 
 def _component(line: Line) -> NewWageComponent:
@@ -450,7 +468,7 @@ def _progress(run: _Run, step: str) -> None:
     """The page's progress, from the count kept here (no COUNT(*) per batch). Commits."""
     db.session.execute(
         update(Transfer)
-        .where(Transfer.id == run.transfer.id, Transfer.status == TransferStatus.RUNNING)
+        .where(Transfer.id == run.transfer_id, Transfer.status == TransferStatus.RUNNING)
         .values(step=step, lines_sent=run.sent, heartbeat_at=utcnow())
         .execution_options(synchronize_session=False)
     )
@@ -464,7 +482,15 @@ def find_ids(transfer: Transfer, client: PayrollApi) -> None:
     if not lines:
         return
     with ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="nmbrs-ids") as pool:
-        run = _Run(transfer, client, transfer.period_year, transfer.period_number, False, pool)
+        run = _Run(
+            transfer,
+            client,
+            transfer.period_year,
+            transfer.period_number,
+            False,
+            pool,
+            transfer_id=transfer.id,
+        )
         find_component_ids(run, lines)
 
 

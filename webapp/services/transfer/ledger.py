@@ -156,7 +156,14 @@ def record(
             amount=str(transfer.amount_total),
             unprotected=transfer.unprotected_confirmed,
         )
-        db.session.commit()
+        # The session holds the reports, their thousands of lines and people: nothing of them
+        # changed, so the commit need not expire (and reload) them all.
+        session = db.session()
+        session.expire_on_commit = False
+        try:
+            db.session.commit()
+        finally:
+            session.expire_on_commit = True
     except IntegrityError as exc:
         db.session.rollback()
         log.info("transfer not recorded: %s", exc.orig)
@@ -268,10 +275,20 @@ def lines_with(
 
 
 def update_lines(rows: list[dict], **fixed) -> None:
-    """One UPDATE per line (`_id` and its own values) plus `fixed` values, as one executemany."""
+    """Lines (`_id` and their own values) get their values plus `fixed`: one
+    `UPDATE … WHERE id IN (…)` when every line gets the same (a whole batch marked or sent),
+    else one UPDATE per line as one executemany."""
     if not rows:
         return
     keys = [k for k in rows[0] if k != "_id"]
+    if all(row.get(k) == rows[0][k] for row in rows for k in keys):
+        values = {k: rows[0][k] for k in keys} | fixed
+        for chunk in chunks([row["_id"] for row in rows], 1000):
+            db.session.execute(
+                update(LINE).where(LINE.c.id.in_(chunk)).values(**values),
+                execution_options={"synchronize_session": False},
+            )
+        return
     values = {k: bindparam(k) for k in keys} | fixed
     db.session.execute(
         update(LINE).where(LINE.c.id == bindparam("_id")).values(**values),
@@ -423,24 +440,14 @@ def settle_reports(transfer: Transfer) -> None:
             .returning(ExpenseReport.id)
             .execution_options(synchronize_session="fetch")
         ).all()
-        for report_id in transferred:
-            audit.record(
-                "report.transferred",
-                actor=None,
-                organization_id=transfer.organization_id,
-                obj=_ReportRef(report_id),
-                transfer_id=transfer.id,
-            )
-
-
-@dataclass(frozen=True)
-class _ReportRef:
-    """What `audit.record` needs of a report (its type name and id), without loading it."""
-
-    id: int
-
-
-_ReportRef.__name__ = _ReportRef.__qualname__ = "ExpenseReport"
+        audit.record_many(
+            "report.transferred",
+            actor=None,
+            organization_id=transfer.organization_id,
+            object_type="ExpenseReport",
+            object_ids=list(transferred),
+            transfer_id=transfer.id,
+        )
 
 
 def fail(transfer: Transfer, code: str, message: str) -> None:

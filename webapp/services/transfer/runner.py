@@ -38,7 +38,7 @@ from webapp.services import audit, runs
 from webapp.services.errors import NotFound
 from webapp.services.transfer import ledger
 from webapp.services.transfer.ledger import JOB_PREFIX, TransferLost, active_transfer, can_retry
-from webapp.services.transfer.plan import get_transfer, preview
+from webapp.services.transfer.plan import get_transfer, load_reports, preview
 from webapp.services.transfer.texts import ERROR_TEXTS, QUEUE_DOWN, TransferError
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ def request_transfer(
     """
     if not recipient.is_active:
         raise TransferError(_("Mottagaren är inte längre aktiv."))
+    load_reports(reports)  # their status, lines and employees, fresh and at once
     if any(r.status != ReportStatus.APPROVED for r in reports):
         raise TransferError(_("Bara attesterade rapporter kan skickas. Ladda om sidan."))
     kind = kind_of(recipient)
@@ -95,6 +96,7 @@ def request_transfer(
             period,
             current=current,
             unprotected_confirmed=unprotected_confirmed,
+            loaded=True,
         )
         transfer = ledger.record(recipient, plan, user, period, unprotected_confirmed)
     finally:
