@@ -194,3 +194,39 @@ def test_a_crash_while_batch_one_is_on_the_wire_and_batch_two_recorded_sends_eac
     [t] = transfers(app)
     assert t.status == TransferStatus.SUCCEEDED
     assert {line.status for line in t.lines} == {LineStatus.SENT}
+
+
+def test_after_a_worker_died_mid_transfer_the_page_says_what_is_known(
+    app, nmbrs_sandbox, setup, monkeypatch
+):
+    """Issue 12, item 13. Batch 1 (Maria) was answered and recorded; batch 2 (Johan) reached
+    Nmbrs but the worker died before its answer was recorded. The page says so, instead of
+    "2 av 4 rader skickade": 2 confirmed, 2 sent without an answer; then Försök igen reads
+    back and finds them, sending nothing twice."""
+    from webapp.recipients.nmbrs import delivery
+
+    s, rid, reports, expected = setup
+    monkeypatch.setattr(delivery, "BATCH_LINES", 2)
+    url = transfer_url(send(s.admin, rid, reports))
+    [t] = transfers(app)
+    state = {"answers": 0}
+
+    def second_answer(reached: str, transfer_id: int) -> None:
+        if reached == "after_send":
+            state["answers"] += 1
+            if state["answers"] == 2:
+                raise Crash(reached)
+
+    monkeypatch.setattr(delivery, "crash_hook", second_answer)
+    run_until_crash(app, t.id)
+    assert stored(nmbrs_sandbox) == expected  # all of it reached Nmbrs
+    worker_found_dead(app, s.admin, url)
+    page = text_of(s.admin.get(url))
+    assert (
+        "Av 4 rader: 2 bekräftade av Nmbrs (1 984,50 kr), 2 skickade utan svar, 0 osäkra, "
+        "0 inte skickade." in page
+    )
+    assert "Raderna utan svar gick i väg men Nmbrs svar kom aldrig fram" in page
+    try_again(app, s.admin, url)
+    assert stored(nmbrs_sandbox) == expected
+    assert "4 av 4 rader skickade till Nmbrs" in text_of(s.admin.get(url))

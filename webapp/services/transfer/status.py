@@ -14,7 +14,7 @@ from webapp.extensions import db
 from webapp.models import ExpenseReport, LineStatus, Transfer, TransferLine, TransferStatus
 from webapp.payitems import INFO, PayItem
 from webapp.services import runs
-from webapp.services.transfer.ledger import can_retry
+from webapp.services.transfer.ledger import can_retry, sent_amount, status_counts
 from webapp.services.transfer.texts import DONE_REASONS, ERROR_TEXTS, SKIP_REASONS, STEP_LABELS
 from webapp.services.transfer.undo import can_undo
 
@@ -45,6 +45,28 @@ class TransferView:
     can_retry: bool
     can_undo: bool
     waiting: str | None = None
+    known: Known | None = None  # what is known of the lines, when not all of them went
+
+
+@dataclass(frozen=True)
+class Known:
+    """What Brygga knows of a transfer's lines after it stopped: confirmed by the payroll system
+    (its answer, or a read-back), sent without an answer (in doubt until read back), osäker
+    (a person must look), and not sent."""
+
+    confirmed: int
+    in_doubt: int
+    uncertain: int
+    not_sent: int
+    confirmed_ore: int = 0
+
+    @property
+    def confirmed_amount(self) -> Decimal:
+        return Decimal(self.confirmed_ore) / 100
+
+    @property
+    def total(self) -> int:
+        return self.confirmed + self.in_doubt + self.uncertain + self.not_sent
 
 
 def error_text(transfer: Transfer) -> str | None:
@@ -80,6 +102,21 @@ def describe(transfer: Transfer, *, with_results: bool = True) -> TransferView:
                 )
             )
     done = transfer.lines_sent if not transfer.is_active else _live_done(transfer)
+    known = None
+    if not transfer.is_active and transfer.status in (
+        TransferStatus.FAILED,
+        TransferStatus.PARTLY_FAILED,
+    ):
+        counts = status_counts(transfer.id)
+        known = Known(
+            confirmed=counts.get(LineStatus.SENT, 0),
+            in_doubt=counts.get(LineStatus.SENDING, 0),
+            uncertain=counts.get(LineStatus.UNCERTAIN, 0),
+            not_sent=counts.get(LineStatus.PENDING, 0),
+            confirmed_ore=sent_amount(transfer.id),
+        )
+        if not (known.in_doubt or known.uncertain or known.not_sent):
+            known = None
     return TransferView(
         transfer=transfer,
         step_label=str(STEP_LABELS.get(transfer.step or "waiting", STEP_LABELS["waiting"])),
@@ -90,6 +127,7 @@ def describe(transfer: Transfer, *, with_results: bool = True) -> TransferView:
         can_retry=can_retry(transfer),
         can_undo=can_undo(transfer),
         waiting=_waiting_problem(transfer),
+        known=known,
     )
 
 
