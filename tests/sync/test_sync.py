@@ -15,6 +15,7 @@ from webapp.models import (
     NmbrsConnection,
     PayrollEmployee,
     ReportRecipient,
+    SyncRun,
     SyncStatus,
     WageType,
 )
@@ -266,3 +267,28 @@ def test_another_organizations_admin_cannot_start_or_read_a_sync(
     assert client.post(f"/settings/recipients/{recipient_id}/sync").status_code == 403
     assert client.get(url).status_code == 403
     assert len(runs(app)) == 1
+
+
+def test_the_history_shows_the_attempts_and_the_waiting(app, client, recipient_id, nmbrs_sandbox):
+    """Issue 12, item 14: a sync that needed a second try says so in Tid, with the time the
+    attempts worked and the time spent waiting (here a quarter of an hour before the first)."""
+    import re
+    from datetime import timedelta
+
+    nmbrs_sandbox.state.set_failure(mode="html503")
+    start_sync(client, recipient_id)
+    work(app)
+    with app.app_context():
+        [run] = db.session.scalars(db.select(SyncRun)).all()
+        run.created_at = run.created_at - timedelta(minutes=15)  # asked for 15 minutes ago
+        db.session.commit()
+    nmbrs_sandbox.state.clear_failure()
+    assert run_scheduled_now(app) == 1
+    work(app)
+    [run] = runs(app)
+    assert run.status == SyncStatus.SUCCEEDED and len(run.attempt_log) == 2
+    assert [a["ok"] for a in run.attempt_log] == [False, True]
+    page = client.get(f"/settings/recipients/{recipient_id}").text
+    cell = re.search(r'<td data-attempts="2">(.*?)</td>', page, re.S).group(1)
+    text = " ".join(cell.split()).replace("\xa0", " ")
+    assert re.fullmatch(r"2 försök: [\d,]+ s arbete, 15 min \d+ s väntan", text), text

@@ -67,6 +67,35 @@ class SyncRun(TimestampMixin, db.Model):
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
+    def end_attempt(self, ended_at: datetime, ok: bool) -> None:
+        """Remember the attempt that just ended (from `started_at`), for the history."""
+        if self.started_at is None:
+            return
+        entry = {"started_at": aware(self.started_at).isoformat(),
+                 "ended_at": aware(ended_at).isoformat(), "ok": ok}  # fmt: skip
+        self.attempt_log = [*(self.attempt_log or []), entry]  # a new list: JSON sees a change
+
+    @property
+    def worked_seconds(self) -> float | None:
+        """The time the attempts took, all of them (without the waiting between them)."""
+        if not self.attempt_log:
+            return self.duration_seconds
+        return sum(
+            (
+                datetime.fromisoformat(a["ended_at"]) - datetime.fromisoformat(a["started_at"])
+            ).total_seconds()
+            for a in self.attempt_log
+        )
+
+    @property
+    def waited_seconds(self) -> float | None:
+        """From the ask to the end, the time no attempt was running (queue, retry waits)."""
+        worked = self.worked_seconds
+        if self.finished_at is None or self.created_at is None or worked is None:
+            return None
+        total = (aware(self.finished_at) - aware(self.created_at)).total_seconds()
+        return max(0.0, total - worked)
+
     @property
     def duration_seconds(self) -> float | None:
         if self.started_at is None or self.finished_at is None:

@@ -86,6 +86,7 @@ def apply(run: SyncRun, recipient: ReportRecipient, fetched: Fetched) -> dict:
     if fetched.succeeded is not None:
         fetched.succeeded(now)
     recipient.last_synced_at = now
+    run.end_attempt(now, ok=True)
     run.status = SyncStatus.SUCCEEDED
     run.step = None
     run.counts = counts

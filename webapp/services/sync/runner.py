@@ -274,6 +274,7 @@ def _wait_for_retry(run: SyncRun, message: str, delay: float) -> None:
     found = db.session.get(SyncRun, run.id)
     if found is None or found.status not in ACTIVE_STATUSES:
         return
+    found.end_attempt(utcnow(), ok=False)
     found.status = SyncStatus.QUEUED
     found.step = "retry_wait"
     found.error_code = "unavailable"
@@ -290,6 +291,8 @@ def _fail(run: SyncRun, failure: SyncFailure) -> None:
     if found is None or found.status not in ACTIVE_STATUSES:
         return
     now = utcnow()
+    if found.status == SyncStatus.RUNNING:
+        found.end_attempt(now, ok=False)
     found.status = SyncStatus.FAILED
     found.step = None
     found.error_code = failure.code
@@ -341,6 +344,8 @@ def reap_dead(recipient_id: int | None = None) -> int:
         if is_dead(run, now):
             code = "interrupted" if run.status == SyncStatus.RUNNING else "not_started"
             log.warning("sync run %s (%s) is dead; marking it failed", run.id, run.status)
+            if run.status == SyncStatus.RUNNING:
+                run.end_attempt(run.heartbeat_at or now, ok=False)  # it died after its last beat
             run.status = SyncStatus.FAILED
             run.step = None
             run.error_code = code
