@@ -15,8 +15,10 @@ from webapp.models import (
     NmbrsConnection,
     PayrollEmployee,
     ReportRecipient,
+    Role,
     SyncRun,
     SyncStatus,
+    User,
     WageType,
 )
 
@@ -181,6 +183,9 @@ def test_a_failure_while_saving_changes_nothing(
     before = catalog(app, WageType, recipient_id)
     nmbrs_sandbox.state.rename_wage_type(company_id, 1000, "Nytt namn")
     nmbrs_sandbox.state.add_wage_type(company_id, 7777, "Friskvårdsbidrag")
+    # An employee renamed too: the employees are re-matched (and that step breaks).
+    someone = next(iter(catalog(app, PayrollEmployee, recipient_id)))
+    nmbrs_sandbox.state.rename_employee(company_id, someone, "Omdöpt Anställd")
 
     def broken(recipient):
         raise RuntimeError("disk full")
@@ -292,3 +297,59 @@ def test_the_history_shows_the_attempts_and_the_waiting(app, client, recipient_i
     cell = re.search(r'<td data-attempts="2">(.*?)</td>', page, re.S).group(1)
     text = " ".join(cell.split()).replace("\xa0", " ")
     assert re.fullmatch(r"2 försök: [\d,]+ s arbete, 15 min \d+ s väntan", text), text
+
+
+def test_a_next_night_sync_diffs_only_what_changed_and_still_matches_new_people(
+    app, client, recipient_id, nmbrs_sandbox, company_id, people, monkeypatch
+):
+    """Issue 15: a catalogue whose content did not change is not diffed again, and employees
+    are re-matched only when they (or the organization's employee numbers) changed."""
+    from webapp.services.sync import catalogue
+
+    start_sync(client, recipient_id)
+    work(app)
+    first = runs(app)[-1]
+    diffed: list[str] = []
+    original = catalogue.diff
+
+    def spy(model, *args, **kwargs):
+        diffed.append(model.__name__)
+        return original(model, *args, **kwargs)
+
+    monkeypatch.setattr(catalogue, "diff", spy)
+    start_sync(client, recipient_id)
+    work(app)
+    again = runs(app)[-1]
+    assert again.status == SyncStatus.SUCCEEDED and diffed == []
+    assert {k: c["total"] for k, c in again.counts.items()} == {
+        k: c["total"] for k, c in first.counts.items()
+    }
+
+    nmbrs_sandbox.state.rename_wage_type(company_id, 1000, "Nytt namn")
+    start_sync(client, recipient_id)
+    work(app)
+    assert diffed == ["WageType"]
+    assert catalog(app, WageType, recipient_id)[1000][1] == "Nytt namn"
+
+    # Someone new in Brygga with an Nmbrs employee's number: matched at the next sync, though
+    # nothing changed in Nmbrs.
+    with app.app_context():
+        employee = db.session.scalars(
+            db.select(PayrollEmployee).where(
+                PayrollEmployee.recipient_id == recipient_id, PayrollEmployee.user_id.is_(None)
+            )
+        ).first()
+        code = employee.code
+    people.user(Role.EMPLOYEE, email="ny@testbolaget.se", employee_number=code, name="Ny")
+    start_sync(client, recipient_id)
+    work(app)
+    assert diffed == ["WageType", "PayrollEmployee"]
+    with app.app_context():
+        matched = db.session.scalar(
+            db.select(PayrollEmployee.user_id).where(
+                PayrollEmployee.recipient_id == recipient_id, PayrollEmployee.code == code
+            )
+        )
+        assert matched == db.session.scalar(
+            db.select(User.id).where(User.email == "ny@testbolaget.se")
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -52,6 +52,10 @@ class ReportRecipient(TimestampMixin, db.Model):
     replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("report_recipient.id"))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Per catalogue, a hash of what the last successful sync fetched (and the item count): a
+    # catalogue whose content did not change is not diffed again. "employees" also covers the
+    # organization's employee numbers, on which the matching depends.
+    catalogue_hashes: Mapped[dict | None] = mapped_column(JSON)
 
     organization: Mapped[Organization] = relationship()
     created_by: Mapped[User | None] = relationship()

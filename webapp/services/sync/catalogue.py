@@ -4,6 +4,7 @@ int ids and by REST's GUIDs alike."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from webapp.models import (
     SyncAlert,
     SyncRun,
     SyncStatus,
+    User,
     WageType,
 )
 from webapp.models.base import utcnow
@@ -78,11 +80,26 @@ def apply(run: SyncRun, recipient: ReportRecipient, fetched: Fetched) -> dict:
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise RunLost(run.id)
-    counts = {
-        key: diff(CATALOGS[key], recipient.id, items, now, by_guid=fetched.by_guid)
-        for key, items in fetched.items.items()
-    }
-    employee_mapping.rematch(recipient)
+    previous = recipient.catalogue_hashes or {}
+    hashes: dict[str, dict] = {}
+    counts: dict[str, dict] = {}
+    for key, items in fetched.items.items():
+        digest = content_hash(items, by_guid=fetched.by_guid)
+        if key == "employees":
+            digest = content_hash([digest, *_numbers(recipient)], by_guid=False)
+        before = previous.get(key) or {}
+        if before.get("hash") == digest:
+            # Nothing changed since the last sync: no diff (and for the employees, no
+            # re-matching). The rows are as that sync left them.
+            counts[key] = {"added": 0, "changed": 0, "archived": 0, "total": before["total"]}
+        else:
+            counts[key] = diff(CATALOGS[key], recipient.id, items, now, by_guid=fetched.by_guid)
+            if key == "employees":
+                employee_mapping.rematch(recipient)
+        hashes[key] = {"hash": digest, "total": counts[key]["total"]}
+    if "employees" not in fetched.items:
+        employee_mapping.rematch(recipient)
+    recipient.catalogue_hashes = hashes
     if fetched.succeeded is not None:
         fetched.succeeded(now)
     recipient.last_synced_at = now
@@ -96,6 +113,26 @@ def apply(run: SyncRun, recipient: ReportRecipient, fetched: Fetched) -> dict:
     db.session.commit()
     log.info("sync run %s succeeded: %s", run.id, counts)
     return counts
+
+
+def content_hash(items: list, *, by_guid: bool) -> str:
+    """A hash of a catalogue as fetched: equal when nothing in it changed."""
+    digest = hashlib.sha256(b"guid" if by_guid else b"id")
+    for item in items:
+        digest.update(repr(item).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _numbers(recipient: ReportRecipient) -> list:
+    """The organization's people and their employee numbers: the matching's other side."""
+    return sorted(
+        db.session.execute(
+            select(User.id, User.employee_number).where(
+                User.organization_id == recipient.organization_id
+            )
+        ).tuples()
+    )
 
 
 def diff(
