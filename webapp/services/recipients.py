@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from sqlalchemy import func
+from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.models import (
@@ -37,7 +38,10 @@ def active_recipients(organization_id: int) -> list[ReportRecipient]:
 
 def get_active(organization_id: int, recipient_id: int) -> ReportRecipient:
     """The organization's active recipient, or 404 — also for another organization's id."""
-    recipient = db.session.get(ReportRecipient, recipient_id)
+    # With its Nmbrs connection in the same query: every recipient page reads it.
+    recipient = db.session.get(
+        ReportRecipient, recipient_id, options=[joinedload(ReportRecipient.nmbrs)]
+    )
     if (
         recipient is None
         or recipient.organization_id != organization_id

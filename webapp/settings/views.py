@@ -169,10 +169,10 @@ def start_sync(recipient_id: int):
 @bp.route("/recipients/<int:recipient_id>/sync/<int:run_id>")
 @admin_required
 def sync_progress(recipient_id: int, run_id: int):
-    recipient = _recipient(recipient_id)
-    run = sync_service.progress(recipient, run_id)
-    if run is None:
+    found = sync_service.progress_of(_org_id(), recipient_id, run_id)
+    if found is None:
         abort(404)
+    recipient, run = found
     response = make_response(
         render_template(
             "recipients/sync_status.html", recipient=recipient, view=sync_service.describe(run)

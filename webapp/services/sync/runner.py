@@ -18,10 +18,10 @@ from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus, get_current_job
 from sqlalchemy import select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
-from webapp.models import ReportRecipient, SyncRun, SyncStatus, SyncTrigger, User
+from webapp.models import RecipientStatus, ReportRecipient, SyncRun, SyncStatus, SyncTrigger, User
 from webapp.models.base import utcnow
 from webapp.models.sync import ACTIVE_STATUSES
 from webapp.queue import get_queue, redis_connection
@@ -73,12 +73,12 @@ def latest_run(recipient_id: int) -> SyncRun | None:
 
 
 def history(recipient_id: int, limit: int = 10) -> list[SyncRun]:
-    """The last syncs of a recipient, newest first (with who asked: one query, not ten)."""
+    """The last syncs of a recipient, newest first (with who asked, in the same query)."""
     return list(
         db.session.scalars(
             select(SyncRun)
             .where(SyncRun.recipient_id == recipient_id)
-            .options(selectinload(SyncRun.requested_by))
+            .options(joinedload(SyncRun.requested_by))
             .order_by(SyncRun.id.desc())
             .limit(limit)
         )
@@ -363,9 +363,39 @@ def progress(recipient: ReportRecipient, run_id: int) -> SyncRun | None:
     run = db.session.get(SyncRun, run_id)
     if run is None or run.recipient_id != recipient.id:
         return None
-    if run.is_active and reap_dead(recipient.id):
+    return _reaped(run)
+
+
+def _reaped(run: SyncRun) -> SyncRun:
+    # A running run with a fresh heartbeat (the usual case for every open tab's poll) is not
+    # looked at further; otherwise dead runs are reaped (and lost queued ones requeued).
+    if run.status == SyncStatus.RUNNING and not is_dead(run):
+        return run
+    if run.is_active and reap_dead(run.recipient_id):
         db.session.refresh(run)
     return run
+
+
+def progress_of(
+    organization_id: int, recipient_id: int, run_id: int
+) -> tuple[ReportRecipient, SyncRun] | None:
+    """The organization's active recipient and its run, for the progress fragment, in one
+    query (the fragment is polled every second by every open tab). None when either is not
+    theirs."""
+    found = db.session.execute(
+        select(ReportRecipient, SyncRun)
+        .join(SyncRun, SyncRun.recipient_id == ReportRecipient.id)
+        .where(
+            ReportRecipient.id == recipient_id,
+            ReportRecipient.organization_id == organization_id,
+            ReportRecipient.status == RecipientStatus.ACTIVE,
+            SyncRun.id == run_id,
+        )
+    ).first()
+    if found is None:
+        return None
+    recipient, run = found
+    return recipient, _reaped(run)
 
 
 def view_context(recipient: ReportRecipient) -> dict:
