@@ -116,10 +116,11 @@ def apply(run: SyncRun, recipient: ReportRecipient, fetched: Fetched) -> dict:
 
 
 def content_hash(items: list, *, by_guid: bool) -> str:
-    """A hash of a catalogue as fetched: equal when nothing in it changed."""
+    """A hash of a catalogue as fetched: equal when nothing in it changed, in whatever order
+    the (concurrent) calls returned it."""
     digest = hashlib.sha256(b"guid" if by_guid else b"id")
-    for item in items:
-        digest.update(repr(item).encode())
+    for item in sorted(repr(item) for item in items):
+        digest.update(item.encode())
         digest.update(b"\0")
     return digest.hexdigest()
 
