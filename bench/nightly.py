@@ -34,7 +34,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from support import control, record, start_redis, start_sandbox, stop, verdict  # noqa: E402
+from support import (  # noqa: E402
+    TemporaryPostgres,
+    control,
+    record,
+    start_redis,
+    start_sandbox,
+    stop,
+    verdict,
+)
 
 FAN_OUT = int(os.environ.get("BENCH_FAN_OUT", "500"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "6"))
@@ -98,43 +106,30 @@ def max_per_window(times: list[float], window: float = 1.0) -> int:
 
 
 def main() -> int:
-    import uuid
-
-    from sqlalchemy import create_engine, make_url, text
-
     # PostgreSQL, as in production: SQLite's one writer would make the workers queue for it.
-    server = make_url(
-        os.environ.get("BENCH_DATABASE_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    )
-    db_name = f"brygga_bench_nightly_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin_engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin_engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
-    tmp = Path(tempfile.mkdtemp(prefix="brygga-bench-nightly-"))
-    procs: list[subprocess.Popen] = []
-    try:
-        redis_port = start_redis(procs)
-        sandbox_port = start_sandbox(__file__, procs)
-        base = f"http://127.0.0.1:{sandbox_port}"
-        env = {
-            **os.environ,
-            "BRYGGA_ENV": "test",
-            "SECRET_KEY": "bench",
-            "BRYGGA_INSTANCE_PATH": str(tmp / "instance"),
-            "DATABASE_URL": server.set(database=db_name).render_as_string(hide_password=False),
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "NMBRS_BASE_URL": base,
-            "NMBRS_RATE_LIMIT": str(ACCOUNT_RATE),
-            "NMBRS_FLEET_RATE_LIMIT": str(FLEET_RATE),
-            "LOG_LEVEL": "WARNING",
-        }
-        os.environ.update(env)
-        return run(env, base, procs)
-    finally:
-        stop(procs)
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-        admin_engine.dispose()
+    with TemporaryPostgres("nightly") as database_url:
+        tmp = Path(tempfile.mkdtemp(prefix="brygga-bench-nightly-"))
+        procs: list[subprocess.Popen] = []
+        try:
+            redis_port = start_redis(procs)
+            sandbox_port = start_sandbox(__file__, procs)
+            base = f"http://127.0.0.1:{sandbox_port}"
+            env = {
+                **os.environ,
+                "BRYGGA_ENV": "test",
+                "SECRET_KEY": "bench",
+                "BRYGGA_INSTANCE_PATH": str(tmp / "instance"),
+                "DATABASE_URL": database_url,
+                "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+                "NMBRS_BASE_URL": base,
+                "NMBRS_RATE_LIMIT": str(ACCOUNT_RATE),
+                "NMBRS_FLEET_RATE_LIMIT": str(FLEET_RATE),
+                "LOG_LEVEL": "WARNING",
+            }
+            os.environ.update(env)
+            return run(env, base, procs)
+        finally:
+            stop(procs)
 
 
 def synced_before(customers: list[dict]) -> None:

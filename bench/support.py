@@ -88,3 +88,36 @@ def record(figure: str, value: float, goal: str, ok: bool, detail: str = "") -> 
     entry = {"figure": figure, "value": value, "goal": goal, "ok": ok, "detail": detail}
     with open(path, "a", encoding="utf-8") as out:
         out.write(json.dumps(entry) + "\n")
+
+
+class TemporaryPostgres:
+    """A database of its own on BENCH_DATABASE_SERVER (default: this machine's PostgreSQL),
+    dropped afterwards: `with TemporaryPostgres("web") as url: ...`."""
+
+    def __init__(self, name: str) -> None:
+        import os
+        import uuid
+
+        from sqlalchemy import create_engine, make_url
+
+        self.server = make_url(
+            os.environ.get(
+                "BENCH_DATABASE_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+            )
+        )
+        self.name = f"brygga_bench_{name}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.engine = create_engine(self.server, isolation_level="AUTOCOMMIT")
+
+    def __enter__(self) -> str:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        return self.server.set(database=self.name).render_as_string(hide_password=False)
+
+    def __exit__(self, *exc) -> None:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self.engine.dispose()

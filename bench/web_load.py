@@ -41,7 +41,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from support import free_port, record, start_redis, start_sandbox, stop, verdict, wait_port  # noqa: E402
+from support import (  # noqa: E402
+    TemporaryPostgres,
+    free_port,
+    record,
+    start_redis,
+    start_sandbox,
+    stop,
+    verdict,
+    wait_port,
+)
 
 LARGE = {"employees": 2000, "companies": 1, "wage_types": 300, "cost_centers": 500}
 LARGE["cost_units"] = 200
@@ -201,43 +210,33 @@ def procfile_web() -> list[str]:
 
 def main() -> int:
     from cryptography.fernet import Fernet
-    from sqlalchemy import create_engine, make_url, text
 
-    server = make_url(
-        os.environ.get("BENCH_DATABASE_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    )
-    db_name = f"brygga_bench_web_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin_engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin_engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
-    tmp = Path(tempfile.mkdtemp(prefix="brygga-bench-web-"))
-    procs: list[subprocess.Popen] = []
-    try:
-        web_port = free_port()
-        redis_port = start_redis(procs)
-        sandbox_port = start_sandbox(__file__, procs)
-        env = {
-            **os.environ,
-            "BRYGGA_ENV": "production",
-            "SECRET_KEY": "bench-" + uuid.uuid4().hex,
-            "BRYGGA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-            "BRYGGA_INSTANCE_PATH": str(tmp / "instance"),
-            "DATABASE_URL": server.set(database=db_name).render_as_string(hide_password=False),
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "NMBRS_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
-            "LOG_LEVEL": "WARNING",
-            "PORT": str(web_port),
-            # The Procfile's `gunicorn`, `rq`: this interpreter's scripts first on the PATH.
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-        env.pop("WEB_CONCURRENCY", None)  # the Procfile's default: 2 workers
-        os.environ.update(env)
-        return run(tmp, env, procs, sandbox_port, web_port)
-    finally:
-        stop(procs)
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-        admin_engine.dispose()
+    with TemporaryPostgres("web") as database_url:
+        tmp = Path(tempfile.mkdtemp(prefix="brygga-bench-web-"))
+        procs: list[subprocess.Popen] = []
+        try:
+            web_port = free_port()
+            redis_port = start_redis(procs)
+            sandbox_port = start_sandbox(__file__, procs)
+            env = {
+                **os.environ,
+                "BRYGGA_ENV": "production",
+                "SECRET_KEY": "bench-" + uuid.uuid4().hex,
+                "BRYGGA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+                "BRYGGA_INSTANCE_PATH": str(tmp / "instance"),
+                "DATABASE_URL": database_url,
+                "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+                "NMBRS_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
+                "LOG_LEVEL": "WARNING",
+                "PORT": str(web_port),
+                # The Procfile's `gunicorn`, `rq`: this interpreter's scripts first on the PATH.
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            }
+            env.pop("WEB_CONCURRENCY", None)  # the Procfile's default: 2 workers
+            os.environ.update(env)
+            return run(tmp, env, procs, sandbox_port, web_port)
+        finally:
+            stop(procs)
 
 
 def run(tmp: Path, env: dict, procs: list, sandbox_port: int, web_port: int) -> int:

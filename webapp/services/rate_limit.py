@@ -30,9 +30,10 @@ from urllib.parse import urlsplit
 
 from redis import Redis
 
-# Reserves the next slot of one bucket. KEYS[1]: the bucket; ARGV: interval and tolerance (µs).
-# Returns the µs the caller must wait before its slot begins.
-_RESERVE = """
+# Takes a slot of one bucket. KEYS[1]: the bucket; ARGV: interval and tolerance (µs), and the
+# mode: "queue" reserves the next free slot, however far ahead; "now" takes one only if it is
+# free now. Returns the µs until the slot (queue), or 0 if taken / the µs until one is (now).
+_TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
@@ -41,26 +42,11 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local wait = tat - tolerance - now
 if wait < 0 then wait = 0 end
+if wait > 0 and ARGV[3] == 'now' then return wait end
 local new_tat = tat + interval
 local ttl = math.floor((new_tat - now) / 1000) + 1000
 redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', ttl)
 return wait
-"""
-
-# Takes a slot of a bucket only if one is free now. Returns 0 (taken) or the µs until one is.
-_TAKE_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local wait = tat - tolerance - now
-if wait > 0 then return wait end
-local new_tat = tat + interval
-local ttl = math.floor((new_tat - now) / 1000) + 1000
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', ttl)
-return 0
 """
 
 
@@ -105,8 +91,7 @@ class RateLimiter:
         self.redis = redis
         self.account = account
         self.fleet = fleet
-        self._reserve = redis.register_script(_RESERVE)
-        self._take_now = redis.register_script(_TAKE_NOW)
+        self._take = redis.register_script(_TAKE)
         self._sleep = sleep
 
     def acquire(self) -> float:
@@ -115,7 +100,7 @@ class RateLimiter:
         while True:
             a = self.account
             wait_us = int(
-                self._reserve(keys=[f"rate:{a.key}"], args=[a.interval_us, a.tolerance_us])
+                self._take(keys=[f"rate:{a.key}"], args=[a.interval_us, a.tolerance_us, "queue"])
             )
             if wait_us > 0:
                 self._sleep(wait_us / 1_000_000)
@@ -124,7 +109,7 @@ class RateLimiter:
             if f is None:
                 return waited / 1_000_000
             fleet_wait = int(
-                self._take_now(keys=[f"rate:{f.key}"], args=[f.interval_us, f.tolerance_us])
+                self._take(keys=[f"rate:{f.key}"], args=[f.interval_us, f.tolerance_us, "now"])
             )
             if fleet_wait == 0:
                 return waited / 1_000_000
