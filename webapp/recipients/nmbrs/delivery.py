@@ -485,8 +485,8 @@ def find_ids(transfer: Transfer, client: PayrollApi) -> None:
         run = _Run(
             transfer,
             client,
-            transfer.period_year,
-            transfer.period_number,
+            transfer.period_year or 0,
+            transfer.period_number or 0,
             False,
             pool,
             transfer_id=transfer.id,
@@ -517,6 +517,8 @@ def take_back(transfer: Transfer, client: PayrollApi | None = None) -> None:
     did not give are found first (one read per employee); a line whose component cannot be
     told from one typed by hand is left alone and said so. Raises NmbrsError."""
     connection = transfer.recipient.nmbrs
+    if connection is None:
+        raise NmbrsError("recipient has no Nmbrs connection")
     own_client = client is None
     client = client or client_for(connection, rate_limited=True, pool_size=POOL_SIZE)
     deleted: list[dict] = []

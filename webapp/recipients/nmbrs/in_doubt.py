@@ -156,6 +156,6 @@ def identify(
     found: list[tuple[DoubtfulLine, str]] = []
     for k, group in by_key.items():
         ids = candidates.get(k, [])
-        if len(ids) == len(group) and not (unidentified or {}).get(k):
+        if len(ids) == len(group) and not (unidentified is not None and unidentified[k]):
             found.extend(zip(group, ids, strict=True))
     return found
