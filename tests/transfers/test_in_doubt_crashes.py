@@ -230,3 +230,41 @@ def test_after_a_worker_died_mid_transfer_the_page_says_what_is_known(
     try_again(app, s.admin, url)
     assert stored(nmbrs_sandbox) == expected
     assert "4 av 4 rader skickade till Nmbrs" in text_of(s.admin.get(url))
+
+
+@pytest.mark.parametrize("answer", ["found", "missing"])
+def test_a_person_decides_an_osaker_line_and_it_is_never_sent_twice(
+    app, nmbrs_sandbox, setup, monkeypatch, answer
+):
+    """After looking in Nmbrs the admin answers for the osäker line: "it is there" (counted as
+    sent, nothing sent) or "it is not" (back to pending, Försök igen sends it once)."""
+    s, rid, reports, expected = setup
+    typed_by_hand(nmbrs_sandbox)
+    url = transfer_url(send(s.admin, rid, reports))
+    [t] = transfers(app)
+    crash_at(monkeypatch, "marked")
+    run_until_crash(app, t.id)
+    worker_found_dead(app, s.admin, url)
+    try_again(app, s.admin, url)
+    [t] = transfers(app)
+    [uncertain] = [line for line in t.lines if line.status == LineStatus.UNCERTAIN]
+    page = text_of(s.admin.get(url))
+    assert "Osäker: Milersättning" in page and "Finns beloppet i Nmbrs?" in page
+    assert (
+        s.admin.post(f"{url}/lines/{uncertain.id}/resolve", data={"answer": answer}).status_code
+        == 302
+    )
+    if answer == "found":
+        assert stored(nmbrs_sandbox) == expected  # nothing sent: the one there counts
+    else:
+        assert "Försök igen" in text_of(s.admin.get(url))
+        try_again(app, s.admin, url)
+        assert stored(nmbrs_sandbox) == sorted([*expected, MARIA_KM])  # ours, once, beside hers
+    [t] = transfers(app)
+    assert t.status == TransferStatus.SUCCEEDED
+    assert {line.status for line in t.lines} == {LineStatus.SENT}
+    assert all(report_status(app, r) == ReportStatus.TRANSFERRED for r in reports)
+    # Decided once: a second answer changes nothing.
+    again = s.admin.post(f"{url}/lines/{uncertain.id}/resolve", data={"answer": "missing"})
+    assert "Raden är inte längre osäker" in text_of(s.admin.get(url)) or again.status_code == 302
+    assert transfers(app)[0].status == TransferStatus.SUCCEEDED

@@ -232,4 +232,8 @@ class Heartbeat(threading.Thread):
                 log.debug("heartbeat of %s %s skipped", table.name, self.row_id, exc_info=True)
 
     def stop(self) -> None:
+        """Stop beating, and wait for a beat under way: none lands after the run ended (a
+        late beat would make a run just declared dead look alive again)."""
         self.stopped.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout=30)

@@ -176,6 +176,22 @@ def retry(transfer_id: int):
     return redirect(url_for("transfers.show", transfer_id=transfer.id))
 
 
+@bp.route("/<int:transfer_id>/lines/<int:line_id>/resolve", methods=["POST"])
+@admin_required
+def resolve(transfer_id: int, line_id: int):
+    """An osäker line, decided by a person who looked in the payroll system."""
+    transfer = service.get_transfer(_org_id(), transfer_id)
+    answer = request.form.get("answer")
+    if answer not in ("found", "missing"):
+        flash(_("Välj om raden finns i Nmbrs eller inte."), "error")
+    else:
+        try:
+            service.resolve_uncertain(transfer, line_id, found=answer == "found", user=current_user)
+        except service.TransferError as exc:
+            flash(exc.user_message, "error")
+    return redirect(url_for("transfers.show", transfer_id=transfer.id))
+
+
 @bp.route("/<int:transfer_id>/undo", methods=["POST"])
 @admin_required
 def undo(transfer_id: int):

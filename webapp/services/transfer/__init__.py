@@ -13,7 +13,13 @@ show, `texts` what they say.
 
 from webapp.nmbrs import PayrollPeriod
 from webapp.services.runs import QueueUnavailable
-from webapp.services.transfer.ledger import active_transfer, can_retry, history, recent
+from webapp.services.transfer.ledger import (
+    active_transfer,
+    can_retry,
+    history,
+    recent,
+    resolve_uncertain,
+)
 from webapp.services.transfer.plan import (
     PlannedLine,
     Preview,
@@ -63,6 +69,7 @@ __all__ = [
     "progress",
     "reap_dead",
     "recent",
+    "resolve_uncertain",
     "reports_by_ids",
     "request_transfer",
     "request_undo",

@@ -491,3 +491,37 @@ def status_after_undo_stop(transfer: Transfer) -> TransferStatus:
     return (
         TransferStatus.PARTLY_FAILED if counts.get(LineStatus.FAILED) else TransferStatus.SUCCEEDED
     )
+
+
+def resolve_uncertain(transfer: Transfer, line_id: int, *, found: bool, user: User | None) -> None:
+    """A person looked in the payroll system for an osäker line: it is there (`found`: the line
+    counts as sent; its component stays unnamed, so undo leaves it to them) or it is not (back
+    to pending: Försök igen sends it). Commits. Raises TransferError for a line that is not
+    osäker (any more)."""
+    line = db.session.get(TransferLine, line_id)
+    if line is None or line.transfer_id != transfer.id or line.status != LineStatus.UNCERTAIN:
+        raise TransferError(_("Raden är inte längre osäker. Ladda om sidan."))
+    if found:
+        line.status, line.sent_at = LineStatus.SENT, utcnow()
+    else:
+        line.status = LineStatus.PENDING
+    line.error_code = line.error_message = None
+    audit.record(
+        "transfer.line_resolved",
+        actor=user,
+        organization_id=transfer.organization_id,
+        obj=transfer,
+        line_id=line.id,
+        found=found,
+    )
+    db.session.flush()
+    counts = status_counts(transfer.id)
+    if not counts.get(LineStatus.UNCERTAIN) and not (
+        counts.get(LineStatus.PENDING) or counts.get(LineStatus.SENDING)
+    ):
+        finish(transfer)  # nothing left to decide: the transfer's outcome, its reports settled
+        return
+    if found:
+        transfer.lines_sent = counts.get(LineStatus.SENT, 0)
+        transfer.amount_sent_ore = sent_amount(transfer.id)
+    db.session.commit()

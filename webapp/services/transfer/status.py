@@ -4,13 +4,14 @@ transfer has not started."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from webapp.extensions import db
+from webapp.formatting import kronor
 from webapp.models import ExpenseReport, LineStatus, Transfer, TransferLine, TransferStatus
 from webapp.payitems import INFO, PayItem
 from webapp.services import runs
@@ -28,6 +29,7 @@ class ReportResult:
     sent: int
     failed: list[tuple[str, str]]  # (what, why) of each line that did not go
     amount_ore: int
+    uncertain: list[tuple[int, str, str]] = field(default_factory=list)  # (line id, what, amount)
 
     @property
     def amount(self) -> Decimal:
@@ -99,6 +101,11 @@ def describe(transfer: Transfer, *, with_results: bool = True) -> TransferView:
                     amount_ore=sum(
                         line.amount_ore for line in lines if line.status == LineStatus.SENT
                     ),
+                    uncertain=[
+                        (line.id, str(INFO[PayItem(line.pay_item)].label), kronor(line.amount))
+                        for line in lines
+                        if line.status == LineStatus.UNCERTAIN
+                    ],
                 )
             )
     done = transfer.lines_sent if not transfer.is_active else _live_done(transfer)
