@@ -158,8 +158,11 @@ def synced_before(customers: list[dict]) -> None:
         for model in CATALOGS.values():
             table = model.__table__
             columns = [c for c in table.columns if c.name not in ("id", "recipient_id")]
-            copy = db.select(ReportRecipient.id, *columns).where(
-                table.c.recipient_id == source, ReportRecipient.id.in_(targets)
+            copy = (
+                db.select(ReportRecipient.id, *columns)
+                .select_from(table)
+                .join(ReportRecipient, ReportRecipient.id.in_(targets))  # every target
+                .where(table.c.recipient_id == source)
             )
             db.session.execute(
                 table.insert().from_select(["recipient_id", *[c.name for c in columns]], copy)

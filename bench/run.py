@@ -5,7 +5,7 @@ verdicts. Each ratio is measured side by side within one benchmark run.
     .venv/bin/python bench/run.py transfer sync only these
 
 Missed goals are reported, not failed: a busy machine moves the figures (run it three times and
-take the medians). A benchmark that breaks fails the run.
+take the medians). The run fails when a figure of the table is missing (a benchmark broke).
 """
 
 from __future__ import annotations
@@ -37,14 +37,16 @@ def main(names: list[str]) -> int:
     results = Path(tempfile.mkdtemp(prefix="brygga-bench-")) / "results.jsonl"
     env = {**os.environ, "BENCH_RESULTS": str(results)}
     durations = {}
+    failed: list[str] = []
     for name in names:
         print(f"== bench/{name}.py", flush=True)
         started = time.monotonic()
         proc = subprocess.run([sys.executable, str(HERE / f"{name}.py")], env=env)
         durations[name] = time.monotonic() - started
         if proc.returncode != 0:
-            print(f"bench/{name}.py failed (exit {proc.returncode})")
-            return proc.returncode
+            # Some benchmarks exit non-zero on a missed goal: the table still comes.
+            print(f"bench/{name}.py exited {proc.returncode}")
+            failed.append(name)
     lines = results.read_text().splitlines() if results.exists() else []
     entries = [json.loads(line) for line in lines]
     by_figure = {e["figure"]: e for e in entries}
@@ -60,7 +62,10 @@ def main(names: list[str]) -> int:
             f"{'ok' if r['ok'] else 'MISSED'}{detail}"
         )
     print("durations: " + ", ".join(f"{n} {s:.0f} s" for n, s in durations.items()))
-    return 0
+    if failed:
+        print("exited non-zero: " + ", ".join(failed))
+    # A figure missing from the table means a benchmark broke before reaching it.
+    return 1 if any(f not in by_figure for f in TABLE) else 0
 
 
 if __name__ == "__main__":
