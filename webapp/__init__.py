@@ -71,9 +71,9 @@ def select_locale() -> str:
     from flask import current_app
 
     lang = request.cookies.get("lang") if has_request_context() else None
-    if lang in current_app.config["LANGUAGES"]:
+    if lang and lang in current_app.config["LANGUAGES"]:
         return lang
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
+    return str(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
 def register_extensions(app: Flask) -> None:
@@ -122,10 +122,17 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_recipient_kinds(app: Flask) -> None:
-    """The payroll systems (webapp/recipients/<kind>/): each brings its dialogs and templates."""
-    from webapp.recipients import register_kinds
+    """Every payroll system in webapp/recipients/ (a folder each, found here: adding one edits
+    nothing else), in the order the admin sees them; each registers itself with its dialogs
+    and templates."""
+    import importlib
+    import pkgutil
 
-    register_kinds(app)
+    from webapp import recipients
+
+    for found in sorted(pkgutil.iter_modules(recipients.__path__), key=lambda m: m.name):
+        if found.ispkg:
+            importlib.import_module(f"webapp.recipients.{found.name}").register(app)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -144,6 +151,10 @@ def register_template_helpers(app: Flask) -> None:
     from webapp.formatting import register
 
     register(app)
+
+    from webapp.services.pay_parts import parts_of
+
+    app.jinja_env.globals["pay_parts"] = parts_of  # what a line sends to payroll
 
     @app.context_processor
     def inject_user() -> dict[str, Any]:

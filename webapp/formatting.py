@@ -18,7 +18,7 @@ def kronor(amount: Decimal | int | None) -> str:
     quantised = Decimal(amount).quantize(Decimal("0.01"))
     sign = "−" if quantised < 0 else ""
     whole, _, frac = f"{abs(quantised):.2f}".partition(".")
-    groups = []
+    groups: list[str] = []
     while whole:
         groups.insert(0, whole[-3:])
         whole = whole[:-3]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import Response, flash, make_response, redirect, render_template
 
@@ -27,4 +27,4 @@ def finish(url: str, message: str | None = None) -> Response:
         response = make_response("", 204)
         response.headers["HX-Redirect"] = url
         return response
-    return redirect(url)
+    return cast(Response, redirect(url))

@@ -6,7 +6,9 @@ from webapp.services import expense_reports as service
 
 def test_demo_reports_fill_each_queue_once(app_ctx):
     demo.seed()  # seeds the people and their reports
-    assert demo_reports.seed_reports() == []  # a second run adds nothing
+    assert (
+        demo_reports.seed_reports(demo.DEMO_ORG, demo.DEMO_PEOPLE) == []
+    )  # a second run adds nothing
     db.session.commit()
     statuses = sorted(r.status.value for r in db.session.scalars(db.select(ExpenseReport)))
     assert statuses == ["approved", "draft", "submitted"]

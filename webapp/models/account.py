@@ -9,12 +9,12 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.extensions import db
+from webapp.extensions import Model
 from webapp.models.base import string_enum, utcnow
 from webapp.models.organization import User
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """One login in one browser. The browser's signed cookie holds a random token; this row
     holds its hash and decides whether the session still counts (idle and absolute limits,
     logout, "log out everywhere", a changed password)."""
@@ -42,7 +42,7 @@ class TokenPurpose(enum.StrEnum):
     PASSWORD_RESET = "password_reset"
 
 
-class AccountToken(db.Model):
+class AccountToken(Model):
     """A single-use, time-limited link e-mailed to a person: an invitation to choose a
     password, or a password reset."""
 
@@ -61,7 +61,7 @@ class AccountToken(db.Model):
     user: Mapped[User] = relationship(foreign_keys=[user_id])
 
 
-class RecoveryCode(db.Model):
+class RecoveryCode(Model):
     """A one-time code that stands in for the authenticator app when the phone is lost."""
 
     __tenant__ = "user"  # owned through its user (webapp.tenancy)

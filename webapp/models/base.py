@@ -4,7 +4,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, DateTime, Enum, Result
+from sqlalchemy import CursorResult, DateTime, Enum, Result, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -26,3 +26,9 @@ def string_enum(cls: type[enum.Enum], length: int = 20) -> Enum:
 def rowcount(result: Result[Any]) -> int:
     """How many rows an UPDATE or DELETE touched (a CursorResult's, typed for the checker)."""
     return cast(CursorResult[Any], result).rowcount or 0
+
+
+def table_of(model: Any) -> Table:
+    """A model's table, typed as the `Table` it is (for Core statements: bulk inserts and
+    updates that skip the ORM)."""
+    return cast(Table, model.__table__)

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
-from webapp.extensions import db
+from webapp.extensions import Model
 from webapp.models.base import utcnow
 from webapp.models.organization import User
 from webapp.models.recipient import ReportRecipient
@@ -43,7 +43,11 @@ class CatalogItem:
     def __table_args__(cls) -> tuple:
         return (
             UniqueConstraint("recipient_id", "nmbrs_id"),
-            UniqueConstraint("recipient_id", "rest_id", name=f"uq_{cls.__tablename__}_rest_id"),
+            UniqueConstraint(
+                "recipient_id",
+                "rest_id",
+                name=f"uq_{cls.__tablename__}_rest_id",  # type: ignore[attr-defined]
+            ),
         )
 
     @property
@@ -51,23 +55,23 @@ class CatalogItem:
         return f"{self.code} {self.description}".strip()
 
 
-class WageType(CatalogItem, db.Model):
+class WageType(CatalogItem, Model):
     """Löneart."""
 
 
-class CostUnit(CatalogItem, db.Model):
+class CostUnit(CatalogItem, Model):
     """Kostnadsenhet."""
 
 
-class CostCenter(CatalogItem, db.Model):
+class CostCenter(CatalogItem, Model):
     """Kostnadsställe."""
 
 
-class Department(CatalogItem, db.Model):
+class Department(CatalogItem, Model):
     """Avdelning (belongs to the Nmbrs debtor)."""
 
 
-class PayrollEmployee(CatalogItem, db.Model):
+class PayrollEmployee(CatalogItem, Model):
     """An employee in Nmbrs; `code` is the employee number. Mapped to a Brygga user."""
 
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))

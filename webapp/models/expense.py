@@ -8,6 +8,7 @@ transfer sends, whatever the rules or the policy say later.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from datetime import date, datetime
 from decimal import Decimal
@@ -26,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
-from webapp.extensions import db
+from webapp.extensions import Model
 from webapp.models.base import TimestampMixin, string_enum
 from webapp.models.organization import Organization, User
 
@@ -45,7 +46,7 @@ class LineKind(enum.StrEnum):
     PER_DIEM = "per_diem"
 
 
-class ExpenseReport(TimestampMixin, db.Model):
+class ExpenseReport(TimestampMixin, Model):
     __tenant__ = "organization_id"  # the tenant guard filters on it (webapp.tenancy)
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
@@ -91,7 +92,7 @@ class ExpenseReport(TimestampMixin, db.Model):
         return f"<ExpenseReport {self.id} {self.status}>"
 
 
-class ExpenseLine(TimestampMixin, db.Model):
+class ExpenseLine(TimestampMixin, Model):
     __tenant__ = "report"  # owned through its report (webapp.tenancy)
     id: Mapped[int] = mapped_column(primary_key=True)
     report_id: Mapped[int] = mapped_column(
@@ -122,7 +123,7 @@ class ExpenseLine(TimestampMixin, db.Model):
     country_code: Mapped[str | None] = mapped_column(String(2))
     far_from_home: Mapped[bool | None]
     lodging_paid_by_employer: Mapped[bool | None]
-    assignment_start: Mapped[date | None] = mapped_column(Date)
+    assignment_start: Mapped[dt.date | None] = mapped_column(Date)  # `date` is a column here
     meals: Mapped[dict | None] = mapped_column(JSON)  # {"2026-03-02": ["lunch"], ...}
 
     # The calculation, frozen at save time.
@@ -165,17 +166,11 @@ class ExpenseLine(TimestampMixin, db.Model):
     def km(self) -> Decimal | None:
         return None if self.km_tenths is None else Decimal(self.km_tenths) / 10
 
-    def pay_parts(self) -> list:
-        """The parts this line sends to payroll, exactly as calculated when it was saved."""
-        from webapp.services.pay_parts import PayPart
-
-        return [PayPart.from_json(part) for part in self.parts or []]
-
     def __repr__(self) -> str:
         return f"<ExpenseLine {self.id} {self.kind}>"
 
 
-class Receipt(TimestampMixin, db.Model):
+class Receipt(TimestampMixin, Model):
     """A receipt's file, in the database so that a PaaS needs no disk."""
 
     __tenant__ = "line"  # owned through its line (webapp.tenancy)
@@ -193,7 +188,7 @@ class Receipt(TimestampMixin, db.Model):
     line: Mapped[ExpenseLine] = relationship(back_populates="receipt")
 
 
-class AllowancePolicy(TimestampMixin, db.Model):
+class AllowancePolicy(TimestampMixin, Model):
     """What the organization pays, from a date on. A None amount means Skatteverket's
     tax-free amount for the day (so nothing is taxable)."""
 
@@ -215,7 +210,7 @@ class AllowancePolicy(TimestampMixin, db.Model):
     __table_args__ = (UniqueConstraint("organization_id", "valid_from"),)
 
 
-class ForeignPerDiemTable(TimestampMixin, db.Model):
+class ForeignPerDiemTable(TimestampMixin, Model):
     """Skatteverket's foreign per-diem table for a year that Brygga does not ship, imported by
     an admin of the organization (the CSV text as imported, parsed on use)."""
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp import tenancy
-from webapp.extensions import db
+from webapp.extensions import Model, db
 from webapp.models.base import TimestampMixin, string_enum
 from webapp.models.sealed import Sealed
 
@@ -29,7 +29,7 @@ class Role(enum.StrEnum):
     EMPLOYEE = "employee"
 
 
-class Organization(TimestampMixin, db.Model):
+class Organization(TimestampMixin, Model):
     __tenant__ = "id"  # the tenant guard filters on it (webapp.tenancy)
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -42,7 +42,7 @@ class Organization(TimestampMixin, db.Model):
         return f"<Organization {self.id} {self.name!r}>"
 
 
-class User(UserMixin, TimestampMixin, db.Model):
+class User(UserMixin, TimestampMixin, Model):
     __tenant__ = "organization_id"  # the tenant guard filters on it (webapp.tenancy)
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)

@@ -8,13 +8,16 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.extensions import db
+from webapp.extensions import Model
 from webapp.models.base import TimestampMixin, string_enum, utcnow
 from webapp.models.organization import Organization, User
 from webapp.models.sealed import Sealed
 
 
 class RecipientKind(enum.StrEnum):
+    """The keys of the kinds Brygga ships with. A recipient stores its kind's key as text: any
+    registered kind (webapp.recipients) may be stored, with no change here."""
+
     NMBRS = "nmbrs"
     PAXML = "paxml"
 
@@ -37,11 +40,11 @@ class NmbrsApi(enum.StrEnum):
     REST = "rest"
 
 
-class ReportRecipient(TimestampMixin, db.Model):
+class ReportRecipient(TimestampMixin, Model):
     __tenant__ = "organization_id"  # the tenant guard filters on it (webapp.tenancy)
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
-    kind: Mapped[RecipientKind] = mapped_column(string_enum(RecipientKind))
+    kind: Mapped[str] = mapped_column(String(20))  # the key of its kind (webapp.recipients)
     display_name: Mapped[str] = mapped_column(String(200))
     position: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[RecipientStatus] = mapped_column(
@@ -75,7 +78,7 @@ class ReportRecipient(TimestampMixin, db.Model):
         return self.status == RecipientStatus.ACTIVE
 
 
-class NmbrsConnection(db.Model):
+class NmbrsConnection(Model):
     """How Brygga reaches one Nmbrs account. Its secrets are stored encrypted and bound to this
     row (`token`, `oauth_tokens`: see webapp.models.sealed), never in plaintext."""
 
@@ -114,7 +117,7 @@ class NmbrsConnection(db.Model):
         return "••••" + (self.token_last4 or "")
 
 
-class PaxmlSettings(db.Model):
+class PaxmlSettings(Model):
     """A file-based recipient: a PAXml 2.0 file the admin imports into the payroll program."""
 
     __tenant__ = "recipient"  # owned through its recipient (webapp.tenancy)
@@ -127,7 +130,7 @@ class PaxmlSettings(db.Model):
     recipient: Mapped[ReportRecipient] = relationship(back_populates="paxml")
 
 
-class PayItemSetting(db.Model):
+class PayItemSetting(Model):
     """Avancerade inställningar: is this kind of value sent, and on which wage type?
 
     For Nmbrs `wage_code` is a synced wage type's code; for PAXml it is the receiver's own

@@ -1,6 +1,6 @@
 """Encrypted columns, read and written as plaintext, each value bound to its place.
 
-    class NmbrsConnection(db.Model):
+    class NmbrsConnection(Model):
         token_encrypted = mapped_column(Text, info={"encrypted": True})  # what is stored
         token = Sealed("token_encrypted")                                  # what code uses
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.extensions import db
+from webapp.extensions import Model
 from webapp.models.base import TimestampMixin, string_enum, utcnow
 from webapp.models.organization import User
 from webapp.models.recipient import ReportRecipient
@@ -30,7 +30,7 @@ class SyncStatus(enum.StrEnum):
 ACTIVE_STATUSES = (SyncStatus.QUEUED, SyncStatus.RUNNING)
 
 
-class SyncRun(TimestampMixin, db.Model):
+class SyncRun(TimestampMixin, Model):
     """One sync of a recipient's catalogues; `created_at` is when it was asked for."""
 
     __tenant__ = "recipient"  # owned through its recipient (webapp.tenancy)
@@ -103,7 +103,7 @@ class SyncRun(TimestampMixin, db.Model):
         return (aware(self.finished_at) - aware(self.started_at)).total_seconds()
 
 
-class SyncAlert(db.Model):
+class SyncAlert(Model):
     """The problem the organization's admins were last e-mailed about, per recipient.
 
     A new e-mail goes out only when the fingerprint changes; a successful sync deletes the row.

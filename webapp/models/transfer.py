@@ -29,11 +29,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
-from webapp.extensions import db
+from webapp.extensions import Model
 from webapp.models.base import TimestampMixin, string_enum
 from webapp.models.expense import ExpenseReport
 from webapp.models.organization import User
-from webapp.models.recipient import RecipientKind, ReportRecipient
+from webapp.models.recipient import ReportRecipient
 
 
 class TransferStatus(enum.StrEnum):
@@ -70,12 +70,12 @@ LIVE_LINE_STATUSES = (
 )
 
 
-class Transfer(TimestampMixin, db.Model):
+class Transfer(TimestampMixin, Model):
     __tenant__ = "organization_id"  # the tenant guard filters on it (webapp.tenancy)
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
     recipient_id: Mapped[int] = mapped_column(ForeignKey("report_recipient.id"), index=True)
-    kind: Mapped[RecipientKind] = mapped_column(string_enum(RecipientKind))
+    kind: Mapped[str] = mapped_column(String(20))  # the recipient's kind's key, at the time
     status: Mapped[TransferStatus] = mapped_column(
         string_enum(TransferStatus), default=TransferStatus.QUEUED, index=True
     )
@@ -138,7 +138,7 @@ class Transfer(TimestampMixin, db.Model):
         return Decimal(self.amount_sent_ore) / 100
 
 
-class TransferReport(db.Model):
+class TransferReport(Model):
     """A report in a transfer, and what became of it."""
 
     __tenant__ = "transfer"  # owned through its transfer (webapp.tenancy)
@@ -157,7 +157,7 @@ class TransferReport(db.Model):
     __table_args__ = (UniqueConstraint("report_id", "active", name="uq_transfer_report_active"),)
 
 
-class TransferLine(db.Model):
+class TransferLine(Model):
     """One pay part of an expense line, as it is (or is not) sent."""
 
     __tenant__ = "transfer"  # owned through its transfer (webapp.tenancy)

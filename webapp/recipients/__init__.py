@@ -3,8 +3,8 @@
 The core (the settings box, the transfer, the sync, Avancerade inställningar) never asks
 "which kind is this?": it asks the recipient's kind (`kind_of(recipient)`) what it needs, and
 the kind answers. A kind lives in `webapp/recipients/<key>/` with its setup, its delivery and
-its templates (found as `<key>/<name>.html`); the app factory registers the kinds
-(`register_kinds`), tests may register one of their own (`register`).
+its templates (found as `<key>/<name>.html`); the app factory registers the kinds it ships
+with, tests may register one of their own (`register`).
 
 A kind answers:
 - who it is: `key` (stored on the recipient and the transfer), `name`, `description`;
@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask, current_app
-from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
+from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader, PrefixLoader
 
 if TYPE_CHECKING:
     from webapp.models import ReportRecipient, Transfer, User
@@ -82,13 +82,21 @@ class Planner(Protocol):
 class Kind(Protocol):
     """What a payroll system answers to the core (see the module's docstring)."""
 
-    key: str
-    name: object
-    description: object
-    setup_endpoint: str
-    needs_period: bool
-    sends_in_worker: bool
-    has_catalogues: bool
+    # What it is (read-only: a kind's class attributes answer them).
+    @property
+    def key(self) -> str: ...
+    @property
+    def name(self) -> object: ...
+    @property
+    def description(self) -> object: ...
+    @property
+    def setup_endpoint(self) -> str: ...
+    @property
+    def needs_period(self) -> bool: ...
+    @property
+    def sends_in_worker(self) -> bool: ...
+    @property
+    def has_catalogues(self) -> bool: ...
 
     def planner(
         self,
@@ -135,21 +143,19 @@ def register(app: Flask, kind: Kind, template_folder: str | None = None) -> None
     """Plug `kind` into `app`: the core finds it by its key, its templates as `<key>/…`."""
     registry = app.extensions.setdefault(EXTENSION_KEY, Registry({}))
     registry.kinds[kind.key] = kind
+    # Core templates ask a recipient or a transfer for its kind, and import the kind's macros
+    # (`<key>/recipient.html`, `<key>/transfer.html`) from its folder.
+    app.add_template_global(kind_of, "kind_of")
+    app.add_template_global(kind_for, "kind_for")
     if template_folder is not None:
         loaders = app.extensions.setdefault("brygga_kind_templates", {})
         loaders[kind.key] = FileSystemLoader(template_folder)
-        base = app.extensions.setdefault("brygga_base_loader", app.jinja_loader)
+        base: BaseLoader = app.extensions.setdefault(
+            "brygga_base_loader", app.jinja_loader or FileSystemLoader([])
+        )
         app.jinja_loader = ChoiceLoader([base, PrefixLoader(loaders)])
         if "jinja_env" in app.__dict__:  # already built: point it at the new loader too
             app.jinja_env.loader = app.create_global_jinja_loader()
-
-
-def register_kinds(app: Flask) -> None:
-    """The payroll systems Brygga ships with, in the order the admin sees them."""
-    from webapp.recipients import nmbrs, paxml
-
-    for module in (nmbrs, paxml):
-        module.register(app)
 
 
 def all_kinds() -> list[Kind]:

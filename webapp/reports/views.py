@@ -6,11 +6,13 @@ fragment in place (errors re-render it with 200, because htmx 2 does not swap 4x
 
 from __future__ import annotations
 
+from decimal import Decimal
 from io import BytesIO
 
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 
 from webapp.extensions import db, htmx
 from webapp.models import LineKind
@@ -32,7 +34,7 @@ from webapp.services.receipts import ReceiptError, read_receipt
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
-LINE_FORMS = {
+LINE_FORMS: dict[LineKind, tuple[type[FlaskForm], str]] = {
     LineKind.OUTLAY: (OutlayForm, "outlay"),
     LineKind.MILEAGE: (MileageForm, "mileage"),
     LineKind.PER_DIEM: (PerDiemForm, "trip"),
@@ -137,18 +139,18 @@ def _save_line(report, kind: LineKind, form) -> None:
     if kind == LineKind.OUTLAY:
         upload = form.receipt.data
         receipt = read_receipt(upload.filename, upload.stream) if upload else None
-        data = service.OutlayInput(
+        outlay = service.OutlayInput(
             date=form.date.data,
             description=form.description.data,
             category=form.category.data,
             amount=form.amount.data,
-            vat=form.vat.data or 0,
+            vat=form.vat.data or Decimal(0),
             cost_center_code=form.cost_center.data,
             receipt=receipt,
         )
-        service.add_outlay(report, user, data)
+        service.add_outlay(report, user, outlay)
     elif kind == LineKind.MILEAGE:
-        data = service.MileageInput(
+        mileage = service.MileageInput(
             date=form.date.data,
             from_place=form.from_place.data,
             to_place=form.to_place.data,
@@ -157,9 +159,9 @@ def _save_line(report, kind: LineKind, form) -> None:
             vehicle=VehicleKind(form.vehicle.data),
             employee_paid_fuel=form.employee_paid_fuel.data,
         )
-        service.add_mileage(report, user, data)
+        service.add_mileage(report, user, mileage)
     else:
-        data = service.PerDiemInput(
+        per_diem = service.PerDiemInput(
             purpose=form.purpose.data,
             destination=form.destination.data,
             country_code=form.country.data,
@@ -170,7 +172,7 @@ def _save_line(report, kind: LineKind, form) -> None:
             assignment_start=form.assignment_start.data,
             meals=parse_meals(form, request.form),
         )
-        service.add_per_diem(report, user, data)
+        service.add_per_diem(report, user, per_diem)
 
 
 @bp.route("/<int:report_id>/trip-days")
@@ -287,15 +289,6 @@ def reject_line(report_id: int, line_id: int):
     return _act(
         report, lambda: service.reject_line(report, _user(), line, reason), _("Raden är avvisad.")
     )
-
-
-@bp.route("/ready")
-@admin_required
-def ready():
-    # Redo att skickas lives in the transfers blueprint (issue 7); this old address shows it too.
-    from webapp.transfers.views import ready as transfers_ready
-
-    return transfers_ready()
 
 
 # --- the admin: policy and foreign tables ------------------------------------------------------

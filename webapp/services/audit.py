@@ -53,11 +53,11 @@ def record_many(
         raise ValueError(f"audit details must not contain secrets: {sorted(leaked)}")
     from sqlalchemy import insert
 
-    from webapp.models.base import utcnow
+    from webapp.models.base import table_of, utcnow
 
     now = utcnow()
     db.session.execute(
-        insert(AuditEvent.__table__),
+        insert(table_of(AuditEvent)),
         [
             {
                 "action": action,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
@@ -21,7 +22,7 @@ from webapp.models import (
 
 @dataclass(frozen=True)
 class Tab:
-    model: type
+    model: Any
     title: object
     code_label: object
 

@@ -82,7 +82,7 @@ def _report(report: ExpenseReport) -> dict:
 
 
 def _line(line: ExpenseLine) -> dict:
-    data = {
+    data: dict[str, object] = {
         "kind": line.kind.value,
         "date": line.date.isoformat(),
         "description": line.description,
@@ -150,17 +150,21 @@ def purge_expired(today: date) -> dict[str, int]:
     """
     cutoff = retention_cutoff(today)
     old_lines = db.select(ExpenseLine.id).where(ExpenseLine.date < cutoff).scalar_subquery()
-    receipts = db.session.execute(
-        update(Receipt)
-        .where(Receipt.line_id.in_(old_lines), Receipt.size > 0)
-        .values(data=b"", size=0)
-    ).rowcount
-    logins = db.session.execute(
-        db.delete(AuditEvent).where(
-            AuditEvent.action.in_(("auth.login", "auth.logout")),
-            AuditEvent.created_at < datetime(cutoff.year, 1, 1),
+    receipts = rowcount(
+        db.session.execute(
+            update(Receipt)
+            .where(Receipt.line_id.in_(old_lines), Receipt.size > 0)
+            .values(data=b"", size=0)
         )
-    ).rowcount
+    )
+    logins = rowcount(
+        db.session.execute(
+            db.delete(AuditEvent).where(
+                AuditEvent.action.in_(("auth.login", "auth.logout")),
+                AuditEvent.created_at < datetime(cutoff.year, 1, 1),
+            )
+        )
+    )
     # Sessions (addresses, browsers) and used or expired links: kept for 90 days, for questions
     # about a login; nothing after that needs them.
     recent = datetime.combine(today - timedelta(days=SESSION_DAYS), datetime.min.time(), UTC)

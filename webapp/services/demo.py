@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from webapp.extensions import db
 from webapp.models import Role, User
-from webapp.services import accounts
+from webapp.services import accounts, demo_reports
 
 DEMO_ORG = "Fjällviks Bygg AB"
 DEMO_PASSWORD = "brygga-demo-2026"
@@ -26,9 +26,7 @@ def seed() -> list[str]:
         if User.by_email(email) is None:
             accounts.create_user(org, email, DEMO_PASSWORD, name, role, employee_number=number)
     db.session.flush()
-    from webapp.services.demo_reports import seed_reports
-
-    seed_reports()
+    demo_reports.seed_reports(DEMO_ORG, DEMO_PEOPLE)
     return [
         f"Demo login: {email} / {DEMO_PASSWORD} ({role.value})" for email, _, role, _ in DEMO_PEOPLE
     ]

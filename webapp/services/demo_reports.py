@@ -9,7 +9,6 @@ from decimal import Decimal
 from webapp.extensions import db
 from webapp.models import ExpenseReport, Organization, Role, User
 from webapp.services import expense_reports as service
-from webapp.services.demo import DEMO_ORG, DEMO_PEOPLE
 from webapp.services.per_diem import DayMeals
 from webapp.services.rates import VehicleKind
 from webapp.services.receipts import CheckedReceipt
@@ -20,9 +19,10 @@ DEMO_RECEIPT_PNG = base64.b64decode(
 )
 
 
-def seed_reports() -> list[str]:
-    """Create a few reports for the demo people unless the organization already has some."""
-    org = db.session.scalar(db.select(Organization).where(Organization.name == DEMO_ORG))
+def seed_reports(org_name: str, people: list[tuple]) -> list[str]:
+    """Create a few reports for the demo `people` (email, name, role, number) unless the
+    organization `org_name` already has some."""
+    org = db.session.scalar(db.select(Organization).where(Organization.name == org_name))
     if org is None:
         return []
     has_reports = db.session.scalar(
@@ -31,10 +31,9 @@ def seed_reports() -> list[str]:
     if has_reports:
         return []
     # Whoever the demo people are: the first two employees and the first approver.
-    employees = [User.by_email(e) for e, _, role, _ in DEMO_PEOPLE if role == Role.EMPLOYEE]
-    approvers = [User.by_email(e) for e, _, role, _ in DEMO_PEOPLE if role == Role.APPROVER]
-    employees = [u for u in employees if u is not None]
-    approvers = [u for u in approvers if u is not None]
+    found = {role: [User.by_email(e) for e, _, r, _ in people if r == role] for role in Role}
+    employees = [u for u in found[Role.EMPLOYEE] if u is not None]
+    approvers = [u for u in found[Role.APPROVER] if u is not None]
     if len(employees) < 2 or not approvers:
         return []
     first, second, approver = employees[0], employees[1], approvers[0]

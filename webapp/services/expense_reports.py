@@ -34,7 +34,7 @@ from webapp.payitems import PayItem
 from webapp.services import audit
 from webapp.services.errors import NotFound
 from webapp.services.mileage import MileageError, calculate_mileage
-from webapp.services.pay_parts import Calculation, PayPart, to_money, to_ore
+from webapp.services.pay_parts import Calculation, PayPart, parts_of, to_money, to_ore
 from webapp.services.per_diem import (
     DayMeals,
     PerDiemPolicy,
@@ -126,7 +126,7 @@ def approved_reports(organization_id: int) -> list[ExpenseReport]:
 
 def transfer_parts(report: ExpenseReport) -> list[tuple[ExpenseLine, list[PayPart]]]:
     """Each line that counts (not rejected) with the parts it sends to payroll."""
-    return [(line, line.pay_parts()) for line in report.active_lines]
+    return [(line, parts_of(line)) for line in report.active_lines]
 
 
 def cost_center_choices(organization_id: int) -> list[tuple[str, str]]:

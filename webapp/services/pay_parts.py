@@ -84,6 +84,11 @@ class Calculation:
         return self.tax_free + self.taxable
 
 
+def parts_of(line) -> list[PayPart]:
+    """The parts an expense line sends to payroll, exactly as calculated when it was saved."""
+    return [PayPart.from_json(part) for part in line.parts or []]
+
+
 def group_parts(raw: Iterable[PayPart]) -> tuple[PayPart, ...]:
     """Merge parts with the same item, unit price and note; drop parts worth nothing."""
     merged: dict[tuple[PayItem, Decimal, str], list[Decimal]] = {}

@@ -193,12 +193,12 @@ def calculate_per_diem(
 
     if first == last:
         # No overnight stay: nothing is tax-free, what the organization pays is salary.
-        paid = to_money(policy.one_day)
-        raw.append(PayPart(ONE_DAY_ITEMS[foreign], Decimal(1), paid, paid, note))
+        one_day = to_money(policy.one_day)
+        raw.append(PayPart(ONE_DAY_ITEMS[foreign], Decimal(1), one_day, one_day, note))
         details["days"].append(
             {"date": first.isoformat(), "kind": "one_day", "stage": "", "max": "0.00",
-             "meals": [], "reduction": "0.00", "paid": str(paid), "tax_free": "0.00",
-             "taxable": str(paid)}
+             "meals": [], "reduction": "0.00", "paid": str(one_day), "tax_free": "0.00",
+             "taxable": str(one_day)}
         )  # fmt: skip
         return Calculation(group_parts(raw), rules.year, details)
 
@@ -249,6 +249,7 @@ def calculate_per_diem(
     if nights and not trip.lodging_paid_by_employer:
         night_max = dom.night
         if foreign:
+            assert base is not None  # a trip abroad has its country's amount
             night_max = to_money(base * rules.foreign_night_percent / HUNDRED)
         if not trip.far_from_home:
             night_max = ZERO

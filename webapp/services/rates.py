@@ -161,13 +161,13 @@ def parse_foreign_table(text: str, year: int) -> ForeignTable:
     amounts: dict[str, Decimal] = {}
     names: dict[str, str] = {}
     for name, code, see_also in rows:
-        amount = by_name.get(name) if name in by_name else by_name.get(see_also)
-        if amount is None:
+        found = by_name.get(name) if name in by_name else by_name.get(see_also)
+        if found is None:
             raise ForeignTableError(
                 _("%(name)s hänvisar till %(other)s, som saknas.", name=name, other=see_also)
             )
         if code:
-            amounts[code] = amount
+            amounts[code] = found
             names[code] = name
     if not amounts:
         raise ForeignTableError(_("Filen innehåller inga länder."))

@@ -11,7 +11,6 @@ from sqlalchemy.orm import joinedload
 from webapp.extensions import db
 from webapp.models import (
     PayItemSetting,
-    RecipientKind,
     RecipientStatus,
     ReportRecipient,
     User,
@@ -61,12 +60,12 @@ def _next_position(organization_id: int) -> int:
 
 
 def new_recipient(
-    actor: User, kind: RecipientKind, display_name: str, replacing: ReportRecipient | None
+    actor: User, kind: str, display_name: str, replacing: ReportRecipient | None
 ) -> ReportRecipient:
     """A new recipient of `kind`, taking the place of `replacing` if given; the caller commits."""
     recipient = ReportRecipient(
         organization_id=actor.organization_id,
-        kind=kind,
+        kind=str(kind),
         display_name=display_name,
         position=replacing.position if replacing else _next_position(actor.organization_id),
         created_by=actor,
@@ -84,14 +83,14 @@ def new_recipient(
             organization_id=actor.organization_id,
             obj=replacing,
             replaced_by=recipient.id,
-            new_kind=kind.value,
+            new_kind=str(kind),
         )
     audit.record(
         "recipient.created",
         actor=actor,
         organization_id=actor.organization_id,
         obj=recipient,
-        kind=kind.value,
+        kind=str(kind),
         display_name=display_name,
     )
     return recipient

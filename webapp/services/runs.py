@@ -18,9 +18,11 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from flask import current_app
 from redis.exceptions import RedisError
@@ -28,14 +30,17 @@ from rq import Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.worker import Worker
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.engine import Engine
 
-from webapp.models.base import utcnow
+from webapp.extensions import db
+from webapp.models.base import table_of, utcnow
 from webapp.models.sync import aware
 from webapp.queue import get_queue, redis_connection
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R", bound="Run")
 
 # Job states after which the job's worker no longer works on the run.
 JOB_GONE = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED}
@@ -121,7 +126,8 @@ def _clear_job(job_id: str) -> None:
         queue.canceled_job_registry,
     ):
         pipe.zrem(registry.key, job_id)
-        for member in connection.zrange(registry.key, 0, -1):
+        members: list[bytes] = connection.zrange(registry.key, 0, -1)  # type: ignore[assignment]
+        for member in members:
             if member.decode().split(":", 1)[0] == job_id:
                 pipe.zrem(registry.key, member)
     pipe.execute()
@@ -148,44 +154,89 @@ def _grace() -> timedelta:
     return timedelta(seconds=max(3 * heartbeat_seconds(), 5))
 
 
-def is_dead(
-    *,
-    queued: bool,
-    heartbeat_at: datetime | None,
-    created_at: datetime,
-    job_id: str | None,
-    now: datetime | None = None,
-) -> bool:
+class Run(Protocol):
+    """What the lifecycle reads of a run's row (a `SyncRun`, a `Transfer`)."""
+
+    id: Any
+    heartbeat_at: Any
+    created_at: Any
+    job_id: Any
+
+
+def is_dead(run: Run, *, queued: bool, now: datetime | None = None) -> bool:
     """Whether an active run will never finish by itself: its worker was killed (SIGKILL, out
     of memory, a PaaS restart) or its job vanished. `queued`: not yet taken by a worker."""
     now = now or utcnow()
-    age = now - aware(heartbeat_at or created_at)
+    age = now - aware(run.heartbeat_at or run.created_at)
     dead_after = timedelta(seconds=current_app.config.get("SYNC_DEAD_AFTER_SECONDS", 120))
     if not queued and age > dead_after:
         return True  # no heartbeat for many beats: the whole worker is gone
     if age < _grace():
         return False
-    status = job_status(job_id)
+    status = job_status(run.job_id)
     return status == "missing" or status in JOB_GONE
 
 
-def lost(
-    *, heartbeat_at: datetime | None, created_at: datetime, job_id: str | None, now: datetime
-) -> bool:
+def lost(run: Run, now: datetime) -> bool:
     """Whether a queued run's job is gone from Redis (restarted without persistence, or down
     when the run was made): it is to be enqueued again rather than failed."""
-    if now - aware(heartbeat_at or created_at) < _grace():
+    if now - aware(run.heartbeat_at or run.created_at) < _grace():
         return False
-    return bool(job_id) and job_status(job_id) == "missing"
+    return bool(run.job_id) and job_status(run.job_id) == "missing"
 
 
-def requeue(start: Callable[[], None], what: str) -> bool:
+def newest(model: type[R], *where: Any, limit: int = 1, options: Iterable[Any] = ()) -> list[R]:
+    """Runs of `model` (a `SyncRun`, a `Transfer`) matching `where`, newest first."""
+    stmt = select(model).where(*where).options(*options)
+    return list(db.session.scalars(stmt.order_by(model.id.desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class Lifecycle(Generic[R]):
+    """How one kind of run (the sync's, the transfer's) plugs into the shared lifecycle: its
+    model and active statuses, how to enqueue it, when it is dead, and how to bury it (mark it
+    failed: True, counted; or settle it otherwise: False)."""
+
+    model: type[R]
+    active: tuple[Any, ...]
+    enqueue: Callable[[R], None]
+    is_dead: Callable[[R, datetime], bool]
+    bury: Callable[[R, datetime], bool]
+
+    def reap(self, recipient_id: int | None = None) -> int:
+        """Look at the active runs (of one recipient) once: a queued one whose job Redis lost
+        is enqueued again; a dead one is buried. Commits; returns how many failed."""
+        model: Any = self.model
+        stmt = select(model).where(model.status.in_(self.active))
+        if recipient_id is not None:
+            stmt = stmt.where(model.recipient_id == recipient_id)
+        now = utcnow()
+        reaped = 0
+        for run in db.session.scalars(stmt).all():
+            if run.status == "queued" and lost(run, now):
+                requeue(self.enqueue, run)
+            elif self.is_dead(run, now) and self.bury(run, now):
+                reaped += 1
+        if reaped:
+            db.session.commit()
+        return reaped
+
+
+def park_for_retry(run: Any, message: str) -> None:
+    """Back to queued while the job's retry waits (the remote system did not answer)."""
+    run.status = "queued"
+    run.step = "retry_wait"
+    run.error_code = "unavailable"
+    run.error_message = message
+
+
+def requeue(enqueue_run: Callable[[R], None], run: R) -> bool:
     """Enqueue a lost run again; False (and it stays queued for the next look) without Redis."""
     try:
-        start()
+        enqueue_run(run)
     except RedisError:
         return False
-    log.warning("%s had lost its job; enqueued it again", what)
+    log.warning("%s %s had lost its job; enqueued it again", type(run).__name__, run.id)
     return True
 
 
@@ -201,6 +252,17 @@ def worker_problem(created_at: datetime, queue_down: object, no_worker: object) 
     if utcnow() - aware(created_at) < timedelta(seconds=notice):
         return None
     return str(no_worker)
+
+
+@contextmanager
+def heartbeat(model: Any, row_id: int, statuses: Iterable[str]) -> Iterator[None]:
+    """While the block runs, the row's `heartbeat_at` says its worker is alive."""
+    beat = Heartbeat(db.engine, table_of(model), row_id, statuses, heartbeat_seconds())
+    beat.start()
+    try:
+        yield
+    finally:
+        beat.stop()
 
 
 class Heartbeat(threading.Thread):

@@ -17,7 +17,7 @@ from sqlalchemy.sql import Executable
 
 from webapp.extensions import db
 from webapp.models import User, UserSession
-from webapp.models.base import rowcount, utcnow
+from webapp.models.base import rowcount, table_of, utcnow
 from webapp.models.sync import aware
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def current(user_id: int, token: str | None) -> tuple[UserSession | None, str | 
         return None, "ended"
     now = utcnow()
     reason = expiry_reason(row, now)
-    table = UserSession.__table__
+    table = table_of(UserSession)
     if reason is not None:
         _write(table.update().where(table.c.id == row.id).values(ended_at=now, end_reason=reason))
         return None, reason

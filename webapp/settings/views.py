@@ -46,9 +46,6 @@ def _box_context() -> dict:
     return {
         "recipients": recipients,
         "recipient_problems": {r.id: recipients_service.wage_type_problems(r) for r in recipients},
-        "soap_warnings": {
-            r.id for r in recipients if kind_of(r).page_context(r).get("soap_warning")
-        },
     }
 
 

@@ -40,6 +40,12 @@ def _report_ids() -> list[int]:
     return ids
 
 
+@bp.record_once
+def _old_address(state) -> None:
+    """Redo att skickas was once at /reports/ready (issue 7): that address shows it too."""
+    state.app.add_url_rule("/reports/ready", endpoint="reports.ready", view_func=ready)
+
+
 @bp.route("/")
 @admin_required
 def ready():

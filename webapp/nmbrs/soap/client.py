@@ -226,8 +226,11 @@ class NmbrsClient:
         ]
         self._call(EMPLOYEE, "WageComponentVar_Insert_Batch", params, write=True)
 
-    def wage_components(self, employee_id: int, *, year: int, period: int) -> list[WageComponent]:
-        """Variable wage components of an employee in a period (``WageComponentVar_Get``)."""
+    def wage_components(
+        self, employee_id: int, *, year: int, period: int, company_id: object = None
+    ) -> list[WageComponent]:
+        """Variable wage components of an employee in a period (``WageComponentVar_Get``).
+        SOAP finds them by the employee alone; ``company_id`` (REST's need) is not used."""
         params = [("EmployeeId", int(employee_id)), ("Period", int(period)), ("Year", int(year))]
         return parsing.wage_components(self._call(EMPLOYEE, "WageComponentVar_Get", params))
 

@@ -79,6 +79,7 @@ class NmbrsKind:
 
     def check_undo(self, transfer: Transfer) -> None:
         """Nmbrs lines can be deleted only while their period is open."""
+        assert transfer.period_year is not None and transfer.period_number is not None
         period = PayrollPeriod(transfer.period_year, transfer.period_number)
         try:
             current = self.current_period(transfer.recipient)

@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, cast
 
 from flask import current_app
 from redis import Redis
@@ -24,12 +25,14 @@ from sqlalchemy.engine import Engine
 
 from webapp import crypto
 from webapp.models import NmbrsApi, NmbrsConnection
+from webapp.models.base import table_of
 from webapp.nmbrs import (
     IDENTITY_URL,
     REST_BASE_URL,
     Credentials,
     NmbrsClient,
     NmbrsConsentExpired,
+    NmbrsError,
     NmbrsOAuth,
     NmbrsRestClient,
     NmbrsUnavailable,
@@ -43,6 +46,9 @@ from webapp.nmbrs import (
     resolve_base_url,
 )
 from webapp.services.rate_limit import RateLimiter, configured_limiter
+
+if TYPE_CHECKING:
+    from webapp.models import ReportRecipient
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +118,22 @@ def client_for(
 ) -> PayrollApi:
     """A client for a stored connection: SOAP with its API key, or REST with its consent
     (decrypts the secret in memory only). `rate_limited` clients share their account's bucket."""
+    # Both clients answer PayrollApi; SOAP's take only its int ids, which a SOAP connection's
+    # stored ids are, so the narrower signatures are safe here.
     if connection.api == NmbrsApi.REST:
-        return rest_client_for(connection, rate_limited=rate_limited, pool_size=pool_size)
-    return soap_client_for(connection, rate_limited=rate_limited, pool_size=pool_size)
+        return cast(
+            PayrollApi, rest_client_for(connection, rate_limited=rate_limited, pool_size=pool_size)
+        )
+    return cast(
+        PayrollApi, soap_client_for(connection, rate_limited=rate_limited, pool_size=pool_size)
+    )
+
+
+def connection_of(recipient: ReportRecipient) -> NmbrsConnection:
+    """The Nmbrs recipient's connection (every Nmbrs recipient has one)."""
+    if recipient.nmbrs is None:
+        raise NmbrsError(f"recipient {recipient.id} has no Nmbrs connection")
+    return recipient.nmbrs
 
 
 def soap_client_for(
@@ -251,7 +270,7 @@ class ConnectionTokenStore(SerialisedTokenStore):
                 lock.release()
 
     def load(self) -> Tokens:
-        table = NmbrsConnection.__table__
+        table = table_of(NmbrsConnection)
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(table.c.oauth_tokens_encrypted, table.c.consent_status).where(
@@ -272,7 +291,7 @@ class ConnectionTokenStore(SerialisedTokenStore):
         return self._cached or self.load()
 
     def save(self, tokens: Tokens) -> None:
-        table = NmbrsConnection.__table__
+        table = table_of(NmbrsConnection)
         with self.engine.begin() as conn:  # committed here, before the lock is released
             conn.execute(
                 update(table)
@@ -301,7 +320,7 @@ def _tokens_place(engine: Engine, connection_id: int) -> crypto.Place:
     """Where a connection's OAuth tokens live (read without the ORM session: see above)."""
     from webapp.models import ReportRecipient
 
-    connections, recipients = NmbrsConnection.__table__, ReportRecipient.__table__
+    connections, recipients = table_of(NmbrsConnection), table_of(ReportRecipient)
     with engine.connect() as conn:
         organization_id = conn.execute(
             select(recipients.c.organization_id)
@@ -316,7 +335,7 @@ def _tokens_place(engine: Engine, connection_id: int) -> crypto.Place:
 def mark_consent_problem(engine: Engine, connection_id: int) -> str:
     """Mark a connection whose refresh was refused: "expired" when the refresh token had
     run out, else "revoked". Committed on a connection of its own. Returns the status."""
-    table = NmbrsConnection.__table__
+    table = table_of(NmbrsConnection)
     with engine.begin() as conn:
         expires_at = conn.execute(
             select(table.c.consent_expires_at).where(table.c.id == connection_id)

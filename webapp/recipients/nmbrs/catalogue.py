@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime
+from typing import Any
 
 from flask_babel import gettext as _
 
@@ -139,7 +140,7 @@ def fetch(
             ),
         )
     results: dict[str, list] = {}
-    employees: dict[int | str, object] = {}
+    employees: dict[int | str, Any] = {}
     executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="nmbrs-sync")
     try:
         tasks: dict[Future, str] = {}
@@ -169,7 +170,9 @@ def fetch(
                 if key == "employee_types":
                     # SOAP reads employees per type; REST has no types and reads them all
                     # at once (employees(company) without a type gives everyone on both).
-                    calls = [(company_id, kind.id) for kind in value] or [(company_id,)]
+                    calls: list[tuple] = [(company_id, kind.id) for kind in value] or [
+                        (company_id,)
+                    ]
                     outstanding["employees"] = len(calls)
                     total += len(calls)
                     for args in calls:
@@ -212,10 +215,16 @@ def fetch(
     ]
     if "departments" in results:
         fetched.items["departments"] = [
-            (d.id, str(d.code), d.description or "") for d in results["departments"]
+            (d.id, _text(d.code), d.description or "") for d in results["departments"]
         ]
     fetched.items["employees"] = [
-        (e.id, str(e.number), e.display_name or "") for e in employees.values()
+        (e.id, _text(e.number), e.display_name or "") for e in employees.values()
     ]
     progress("saving", done, total)  # apply() writes the step "saving" in its transaction
     return fetched
+
+
+def _text(value: object) -> str:
+    """A code or number as the catalogue shows it: blank when Nmbrs gives none (REST may leave
+    an employee's number or a department's code out)."""
+    return "" if value is None else str(value)

@@ -55,7 +55,8 @@ def check_key(username: str, token: str, environment: str) -> CheckedKey:
             debtors = client.debtors()
             companies: list[dict] = []
             for debtor in debtors:
-                companies.extend(_company(c, debtor.id) for c in client.companies(debtor.id))
+                debtor_id = int(debtor.id)  # SOAP's ids are ints
+                companies.extend(_company(c, debtor_id) for c in client.companies(debtor_id))
             if not debtors:
                 companies = [_company(c, None) for c in client.companies()]
     except NmbrsError as exc:

@@ -24,12 +24,13 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select, update
 
 from webapp.extensions import db
 from webapp.models import LineStatus, NmbrsApi, RecipientKind, Transfer, TransferStatus
-from webapp.models.base import utcnow
+from webapp.models.base import rowcount, table_of, utcnow
 from webapp.nmbrs import (
     NewWageComponent,
     NmbrsError,
@@ -44,12 +45,12 @@ from webapp.services.transfer.ledger import (
     LINE,
     Line,
     TransferLost,
-    chunks,
     count_of,
     fail_lines,
     lines_with,
     update_lines,
 )
+from webapp.services.transfer.plan import chunks
 from webapp.services.transfer.texts import ERROR_TEXTS
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,10 @@ class _Run:
 def send(transfer: Transfer, client: PayrollApi | None = None) -> None:
     """Send the transfer's open lines (the job's body, through the kind). Raises TransferStop,
     NmbrsUnavailable, NmbrsError or TransferLost; the lines are recorded as they go."""
-    connection = transfer.recipient.nmbrs
-    if connection is None:
+    if transfer.recipient.nmbrs is None:
         raise TransferStop(NmbrsError("recipient has no Nmbrs connection"))
+    connection = transfer.recipient.nmbrs
+    assert transfer.period_year is not None and transfer.period_number is not None
     own_client = client is None
     client = client or client_for(connection, rate_limited=True, pool_size=POOL_SIZE)
     try:
@@ -256,7 +258,7 @@ def _read(run: _Run, employee_refs: Iterable[str]) -> dict[str, list[WageCompone
     nothing could have been written for it either. Any other failure is raised."""
     refs = list(dict.fromkeys(employee_refs))
 
-    extra = {"company_id": run.company_id} if run.company_id is not None else {}
+    extra: dict[str, Any] = {"company_id": run.company_id} if run.company_id is not None else {}
 
     def read(ref: str):
         try:
@@ -303,7 +305,7 @@ def _known(
     refs = list(set(employee_refs))
     owned: set[str] = set()
     unidentified: Counter[in_doubt.Key] = Counter()
-    t = Transfer.__table__
+    t = table_of(Transfer)
     for chunk in chunks(refs, 500):
         rows = db.session.execute(
             select(
@@ -410,7 +412,7 @@ def _claim_transfer(run: _Run) -> None:
         .values(heartbeat_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if claimed.rowcount != 1:
+    if rowcount(claimed) != 1:
         raise TransferLost(run.transfer_id)
 
 
@@ -456,7 +458,9 @@ def _send_one(run: _Run, line: Line, current: dict[str, list[WageComponent]]) ->
         return
     _record_sent(run, [(line, str(component_id))])
     db.session.commit()
-    current.setdefault(line.employee_ref, []).append(WageComponent(component_id, c.code, c.value))
+    current.setdefault(line.employee_ref, []).append(
+        WageComponent(component_id, c.code, Decimal(c.value))
+    )
 
 
 def _fail_lines(run: _Run, failed: list[tuple[Line, str, str]]) -> None:

@@ -22,6 +22,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import cast
 from urllib.parse import urlencode
 
 from flask_babel import gettext as _
@@ -42,6 +43,8 @@ from webapp.models import (
 )
 from webapp.models.transfer import LIVE_LINE_STATUSES
 from webapp.nmbrs import (
+    Company,
+    Debtor,
     MemoryTokenStore,
     NmbrsError,
     NmbrsPermissionError,
@@ -52,6 +55,7 @@ from webapp.queue import redis_connection
 from webapp.recipients.nmbrs.access import (
     CONSENT_OK,
     CONSENT_PROBLEMS,
+    connection_of,
     consent_expiry,
     encode_tokens,
     oauth_client,
@@ -167,7 +171,7 @@ def finish(actor: User, recipient: ReportRecipient, pending: Pending, args) -> N
     """The callback: check the state, exchange the code, find the company over REST, then
     store everything and switch the connection to REST (added to the session; the caller
     commits). Raises MoveError (nothing changed) with the admin's message."""
-    connection = recipient.nmbrs
+    connection = connection_of(recipient)
     oauth = oauth_client(pending.redirect_uri)
     try:
         tokens = oauth.finish(args, state=pending.state, code_verifier=pending.code_verifier)
@@ -177,7 +181,7 @@ def finish(actor: User, recipient: ReportRecipient, pending: Pending, args) -> N
     store = MemoryTokenStore(oauth, tokens)
     try:
         with rest_client_for(connection, tokens=store) as nmbrs:
-            debtor_id, company_id, company_name = _find_company(connection, nmbrs)
+            debtor_id, company_id, company_name = _find_company(connection, cast(PayrollApi, nmbrs))
     except NmbrsError as exc:
         log.info("nmbrs consent for recipient %s: company lookup failed: %s", recipient.id, exc)
         raise MoveError(exc.user_message) from None
@@ -229,7 +233,7 @@ def _find_company(connection: NmbrsConnection, nmbrs: PayrollApi) -> tuple[str, 
     user sees it over REST. Matched by company number within the debtor with the same number;
     by name only when SOAP can no longer say the numbers. Raises MoveError."""
     name = connection.company_name or ""
-    visible: list[tuple[object, object]] = []
+    visible: list[tuple[Debtor, Company]] = []
     for debtor in nmbrs.debtors():
         try:
             visible += [(debtor, c) for c in nmbrs.companies(debtor.id)]
@@ -323,6 +327,7 @@ def carry_over_lines(transfer: Transfer, connection, client: PayrollApi) -> None
             f"transfer {transfer.id}: an employee has no REST id",
             user_message=str(SKIP_REASONS["no_employee"]),
         )
+    assert transfer.period_year is not None and transfer.period_number is not None
     components: dict[str, list[WageComponent]] = {}
     for ref in {employees[r.employee_ref] for r in rows if r.status == LineStatus.SENT.value}:
         components[ref] = client.wage_components(

@@ -8,12 +8,17 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import CostCenter, PayrollEmployee, ReportRecipient, WageType
 from webapp.nmbrs import PayrollPeriod
-from webapp.recipients.nmbrs.access import client_for, remote_company_id, remote_id
+from webapp.recipients.nmbrs.access import (
+    client_for,
+    connection_of,
+    remote_company_id,
+    remote_id,
+)
 
 
 def current_period(recipient: ReportRecipient) -> PayrollPeriod:
     """The Nmbrs company's current payroll period (raises NmbrsError)."""
-    connection = recipient.nmbrs
+    connection = connection_of(recipient)
     client = client_for(connection)
     try:
         return client.current_period(remote_company_id(connection))
@@ -31,7 +36,7 @@ class NmbrsPlanner:
         current: PayrollPeriod | None,
         unprotected_confirmed: bool,
     ) -> None:
-        self.connection = recipient.nmbrs
+        self.connection = connection_of(recipient)
         # A period before Nmbrs' current one is locked unless the admin confirmed it.
         self.locked = bool(period and current and period < current and not unprotected_confirmed)
         self.employees: dict[int, PayrollEmployee] = {}

@@ -107,10 +107,11 @@ def choose_company():
 @admin_required
 def replace_key(recipient_id: int):
     recipient = _recipient(recipient_id)
+    connection = access.connection_of(recipient)
     form = NmbrsKeyForm(
         data=None
         if request.method == "POST"
-        else {"username": recipient.nmbrs.username, "environment": recipient.nmbrs.environment}
+        else {"username": connection.username, "environment": connection.environment}
     )
     error = None
     if form.validate_on_submit():

@@ -53,8 +53,8 @@ def encoding_for(recipient: ReportRecipient) -> str:
 def paxml_lines(transfer_id: int) -> list[paxml.PaxmlLine]:
     return [
         paxml.PaxmlLine(
-            employee_number=line.employee_number,
-            paxml_code=line.paxml_code,
+            employee_number=line.employee_number or "",
+            paxml_code=line.paxml_code or "",
             wage_code=line.wage_code,
             day=line.line_date,
             quantity=line.quantity_value,
@@ -90,8 +90,9 @@ def download(transfer: Transfer, user: User | None) -> tuple[bytes, str, bool]:
     the reports sent; every later one is a re-export, marked `<nyexport>` in the header."""
     now = utcnow()
     first = transfer.export_count == 0
+    name = transfer.file_name or f"brygga-{transfer.id}.xml"
     if first:
-        data = transfer.file_data
+        data = transfer.file_data or b""
         paxml.validate(data)
         for line in transfer.lines:
             if line.status == LineStatus.PENDING:
@@ -99,10 +100,9 @@ def download(transfer: Transfer, user: User | None) -> tuple[bytes, str, bool]:
                 line.sent_at = now
         finish(transfer)
         transfer.first_exported_at = now
-        name = transfer.file_name
     else:
         data = build_file(transfer, transfer.recipient, reexport_on=now.date())
-        name = transfer.file_name.replace(".xml", f"-omexport-{transfer.export_count}.xml")
+        name = name.replace(".xml", f"-omexport-{transfer.export_count}.xml")
     transfer.export_count += 1
     transfer.last_exported_at = now
     audit.record(

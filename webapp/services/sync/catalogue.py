@@ -155,15 +155,18 @@ def diff(
             model.id, key_column.label("key"), model.code, model.description, model.archived
         ).where(model.recipient_id == recipient_id)
     ).all()
-    by_key = {row.key: row for row in existing if row.key is not None}
+    by_key: dict[Any, Any] = {r.key: r for r in existing if r.key is not None}
     unkeyed: dict[str, list] = {}
     fetched_codes: Counter[str] = Counter()
     if by_guid:
-        for row in existing:
-            if row.key is None:
-                unkeyed.setdefault(row.code, []).append(row)
+        for r in existing:
+            if r.key is None:
+                unkeyed.setdefault(r.code, []).append(r)
         fetched_codes.update(code[:50] for _id, code, _description in items)
-    inserts, changes, archivals, unmatched = [], [], [], []
+    inserts: list[dict] = []
+    changes: list[dict] = []
+    archivals: list[dict] = []
+    unmatched: list[str] = []
     seen: set = set()
     used: set[int] = set()
     mapped = 0

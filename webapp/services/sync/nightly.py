@@ -102,7 +102,7 @@ def _needs_catch_up(r: RecipientState, now: datetime) -> bool:
     # (Nmbrs down) is not hammered every hour; the next night tries it again.
     newest = max(
         (t for t in (_aware(r.last_synced_at), _aware(r.last_attempt_at)) if t is not None),
-        default=_aware(r.created_at),
+        default=r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC),
     )
     return now - newest >= CATCH_UP_AFTER
 

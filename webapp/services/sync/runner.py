@@ -55,33 +55,24 @@ class SyncFailure:
 
 
 def active_run(recipient_id: int) -> SyncRun | None:
-    return db.session.scalar(
-        select(SyncRun)
-        .where(SyncRun.recipient_id == recipient_id, SyncRun.status.in_(ACTIVE_STATUSES))
-        .order_by(SyncRun.id.desc())
-        .limit(1)
+    found = runs.newest(
+        SyncRun, SyncRun.recipient_id == recipient_id, SyncRun.status.in_(ACTIVE_STATUSES)
     )
+    return found[0] if found else None
 
 
 def latest_run(recipient_id: int) -> SyncRun | None:
-    return db.session.scalar(
-        select(SyncRun)
-        .where(SyncRun.recipient_id == recipient_id)
-        .order_by(SyncRun.id.desc())
-        .limit(1)
-    )
+    found = runs.newest(SyncRun, SyncRun.recipient_id == recipient_id)
+    return found[0] if found else None
 
 
 def history(recipient_id: int, limit: int = 10) -> list[SyncRun]:
     """The last syncs of a recipient, newest first (with who asked, in the same query)."""
-    return list(
-        db.session.scalars(
-            select(SyncRun)
-            .where(SyncRun.recipient_id == recipient_id)
-            .options(joinedload(SyncRun.requested_by))
-            .order_by(SyncRun.id.desc())
-            .limit(limit)
-        )
+    return runs.newest(
+        SyncRun,
+        SyncRun.recipient_id == recipient_id,
+        limit=limit,
+        options=[joinedload(SyncRun.requested_by)],
     )
 
 
@@ -175,7 +166,7 @@ def _enqueue(run: SyncRun) -> None:
 
 def _bring_forward(run: SyncRun) -> None:
     """An admin clicked while the run waits for a retry: try now instead of in a while."""
-    if run.status != SyncStatus.QUEUED or run.next_retry_at is None:
+    if run.status != SyncStatus.QUEUED or run.next_retry_at is None or not run.job_id:
         return
     queue = get_queue()
     try:
@@ -218,32 +209,26 @@ def execute(run_id: int) -> SyncRun | None:
     db.session.commit()
     log.info("sync run %s of recipient %s started (%s)", run.id, recipient.id, run.trigger)
 
-    cfg = current_app.config
-    heartbeat = runs.Heartbeat(
-        db.engine, SyncRun.__table__, run.id, ["running"], cfg["SYNC_HEARTBEAT_SECONDS"]
-    )
-    heartbeat.start()
-    try:
-        fetched = source.fetch(_ProgressWriter(run))
-        apply(run, recipient, fetched)
-    except RunLost:
-        db.session.rollback()
-        log.warning("sync run %s was taken over; its changes were not saved", run_id)
-        return run
-    except Exception as exc:
-        failure = source.failure(exc)
-        if failure is None:
-            log.exception("sync run %s failed", run_id)
-            _fail(run, SyncFailure("error", str(ERROR_TEXTS["error"])))
-            raise
-        if failure.retryable:
-            job = get_current_job()
-            if job is not None and job.retries_left:
-                _wait_for_retry(run, failure.message, job.get_retry_interval())
+    with runs.heartbeat(SyncRun, run.id, ["running"]):
+        try:
+            fetched = source.fetch(_ProgressWriter(run))
+            apply(run, recipient, fetched)
+        except RunLost:
+            db.session.rollback()
+            log.warning("sync run %s was taken over; its changes were not saved", run_id)
+            return run
+        except Exception as exc:
+            failure = source.failure(exc)
+            if failure is None:
+                log.exception("sync run %s failed", run_id)
+                _fail(run, SyncFailure("error", str(ERROR_TEXTS["error"])))
                 raise
-        _fail(run, failure)
-    finally:
-        heartbeat.stop()
+            if failure.retryable:
+                job = get_current_job()
+                if job is not None and job.retries_left:
+                    _wait_for_retry(run, failure.message, job.get_retry_interval())
+                    raise
+            _fail(run, failure)
     return run
 
 
@@ -275,10 +260,7 @@ def _wait_for_retry(run: SyncRun, message: str, delay: float) -> None:
     if found is None or found.status not in ACTIVE_STATUSES:
         return
     found.end_attempt(utcnow(), ok=False)
-    found.status = SyncStatus.QUEUED
-    found.step = "retry_wait"
-    found.error_code = "unavailable"
-    found.error_message = message
+    runs.park_for_retry(found, message)
     found.next_retry_at = utcnow() + timedelta(seconds=delay)
     db.session.commit()
     log.info("sync run %s: unreachable, retry in %s s", found.id, delay)
@@ -314,13 +296,7 @@ def is_dead(run: SyncRun, now: datetime | None = None) -> bool:
     out of memory, a PaaS restart) or its job vanished."""
     if run.status not in ACTIVE_STATUSES:
         return False
-    return runs.is_dead(
-        queued=run.status != SyncStatus.RUNNING,
-        heartbeat_at=run.heartbeat_at,
-        created_at=run.created_at,
-        job_id=run.job_id,
-        now=now,
-    )
+    return runs.is_dead(run, queued=run.status != SyncStatus.RUNNING, now=now)
 
 
 def reap_dead(recipient_id: int | None = None) -> int:
@@ -330,31 +306,25 @@ def reap_dead(recipient_id: int | None = None) -> int:
     Their changes were never committed (apply is one transaction), so nothing is half-applied.
     Called when progress is read, before a new sync starts and by the clock's every tick.
     """
-    stmt = select(SyncRun).where(SyncRun.status.in_(ACTIVE_STATUSES))
-    if recipient_id is not None:
-        stmt = stmt.where(SyncRun.recipient_id == recipient_id)
-    reaped = 0
-    now = utcnow()
-    for run in db.session.scalars(stmt).all():
-        if run.status == SyncStatus.QUEUED and runs.lost(
-            heartbeat_at=run.heartbeat_at, created_at=run.created_at, job_id=run.job_id, now=now
-        ):
-            runs.requeue(lambda r=run: _enqueue(r), f"sync run {run.id}")
-            continue
-        if is_dead(run, now):
-            code = "interrupted" if run.status == SyncStatus.RUNNING else "not_started"
-            log.warning("sync run %s (%s) is dead; marking it failed", run.id, run.status)
-            if run.status == SyncStatus.RUNNING:
-                run.end_attempt(run.heartbeat_at or now, ok=False)  # it died after its last beat
-            run.status = SyncStatus.FAILED
-            run.step = None
-            run.error_code = code
-            run.error_message = str(ERROR_TEXTS[code])
-            run.finished_at = now
-            reaped += 1
-    if reaped:
-        db.session.commit()
-    return reaped
+    return LIFECYCLE.reap(recipient_id)
+
+
+def _bury(run: SyncRun, now: datetime) -> bool:
+    code = "interrupted" if run.status == SyncStatus.RUNNING else "not_started"
+    log.warning("sync run %s (%s) is dead; marking it failed", run.id, run.status)
+    if run.status == SyncStatus.RUNNING:
+        run.end_attempt(run.heartbeat_at or now, ok=False)  # it died after its last beat
+    run.status = SyncStatus.FAILED
+    run.step = None
+    run.error_code = code
+    run.error_message = str(ERROR_TEXTS[code])
+    run.finished_at = now
+    return True
+
+
+LIFECYCLE: runs.Lifecycle[SyncRun] = runs.Lifecycle(
+    SyncRun, ACTIVE_STATUSES, _enqueue, is_dead, _bury
+)
 
 
 def progress(recipient: ReportRecipient, run_id: int) -> SyncRun | None:

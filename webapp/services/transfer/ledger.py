@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, insert, select, update
@@ -30,17 +28,15 @@ from webapp.models import (
     TransferStatus,
     User,
 )
-from webapp.models.base import utcnow
+from webapp.models.base import table_of, utcnow
 from webapp.models.transfer import ACTIVE_TRANSFER_STATUSES
 from webapp.nmbrs import PayrollPeriod
 from webapp.payitems import INFO
 from webapp.recipients import kind_of
-from webapp.services import audit
+from webapp.services import audit, runs
 from webapp.services.pay_parts import to_ore
+from webapp.services.transfer.plan import PlannedLine, Preview, chunks
 from webapp.services.transfer.texts import DONE_REASONS, ERROR_TEXTS, TransferError
-
-if TYPE_CHECKING:
-    from webapp.services.transfer.plan import PlannedLine, Preview
 
 log = logging.getLogger(__name__)
 
@@ -51,44 +47,22 @@ class TransferLost(Exception):
     """Someone else (the reaper, another worker) took the transfer over."""
 
 
-def chunks(items: Sequence, size: int) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def active_transfer(recipient_id: int) -> Transfer | None:
-    return db.session.scalar(
-        select(Transfer)
-        .where(
-            Transfer.recipient_id == recipient_id,
-            Transfer.status.in_(ACTIVE_TRANSFER_STATUSES),
-        )
-        .order_by(Transfer.id.desc())
-        .limit(1)
+    found = runs.newest(
+        Transfer,
+        Transfer.recipient_id == recipient_id,
+        Transfer.status.in_(ACTIVE_TRANSFER_STATUSES),
     )
+    return found[0] if found else None
 
 
 def history(recipient_id: int, limit: int = 20) -> list[Transfer]:
     """A recipient's transfers, newest first."""
-    return list(
-        db.session.scalars(
-            select(Transfer)
-            .where(Transfer.recipient_id == recipient_id)
-            .order_by(Transfer.id.desc())
-            .limit(limit)
-        )
-    )
+    return runs.newest(Transfer, Transfer.recipient_id == recipient_id, limit=limit)
 
 
 def recent(organization_id: int, limit: int = 10) -> list[Transfer]:
-    return list(
-        db.session.scalars(
-            select(Transfer)
-            .where(Transfer.organization_id == organization_id)
-            .order_by(Transfer.id.desc())
-            .limit(limit)
-        )
-    )
+    return runs.newest(Transfer, Transfer.organization_id == organization_id, limit=limit)
 
 
 def record(
@@ -132,7 +106,7 @@ def record(
         db.session.flush()
         # The job id is given as the job is enqueued (runner._enqueue).
         db.session.execute(
-            insert(TransferReport.__table__),
+            insert(table_of(TransferReport)),
             [{"transfer_id": transfer.id, "report_id": r.id, "active": True} for r in included],
         )
         # Every part of every chosen report, sent or not: the history shows why not.
@@ -140,7 +114,7 @@ def record(
         for chunk in chunks(rows, 1000):
             # The table, not the entity: ORM bulk inserts leave out None values, and a skipped
             # line's live=None must reach the database (else the default True applies).
-            db.session.execute(insert(TransferLine.__table__), list(chunk))
+            db.session.execute(insert(table_of(TransferLine)), list(chunk))
         if not kind.sends_in_worker:
             kind.prepare(transfer, recipient)
         audit.record(
@@ -246,7 +220,7 @@ class Line:
         return (Decimal(self.amount_ore) / 100).quantize(Decimal("0.01"))
 
 
-LINE = TransferLine.__table__
+LINE = table_of(TransferLine)
 
 
 def lines_with(
@@ -475,10 +449,7 @@ def fail(transfer: Transfer, code: str, message: str) -> None:
 
 def wait_for_retry(transfer: Transfer, message: str, interval: int) -> None:
     db.session.refresh(transfer)
-    transfer.status = TransferStatus.QUEUED
-    transfer.step = "retry_wait"
-    transfer.error_code = "unavailable"
-    transfer.error_message = message
+    runs.park_for_retry(transfer, message)
     transfer.heartbeat_at = utcnow() + timedelta(seconds=interval)
     db.session.commit()
 

@@ -32,8 +32,13 @@ from webapp.services import advanced_settings
 from webapp.services.errors import NotFound
 from webapp.services.expense_reports import transfer_parts
 from webapp.services.pay_parts import PayPart
-from webapp.services.transfer.ledger import chunks
 from webapp.services.transfer.texts import SKIP_REASONS
+
+
+def chunks(items: Sequence, size: int) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
 
 # --- choosing reports --------------------------------------------------------------------------
 
@@ -198,7 +203,7 @@ def load_reports(reports: Sequence[ExpenseReport]) -> None:
     """Load the reports afresh with their lines and employees in a few queries (not two lazy
     loads per report: 10,000 lines of 500 reports cost more that way than sending them)."""
     # The keys without touching the objects (an expired one would load itself, one by one).
-    ids = [inspect(r).identity[0] if inspect(r).identity else r.id for r in reports]
+    ids = [_identity(r) for r in reports]
     for chunk in chunks(ids, 500):
         db.session.scalars(
             select(ExpenseReport)
@@ -237,3 +242,9 @@ def _mark_already_sent(planned: list[PlannedLine]) -> None:
             transfer_id, status = live[p.key]
             p.reason = "already_sent" if status == LineStatus.SENT else "in_transfer"
             p.detail = _("(överföring %(id)d)", id=transfer_id)
+
+
+def _identity(report: ExpenseReport) -> int:
+    """The report's id from its identity key, without loading an expired object."""
+    identity = inspect(report).identity
+    return int(identity[0]) if identity else report.id

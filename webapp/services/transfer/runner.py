@@ -13,7 +13,6 @@ from flask import current_app
 from flask_babel import gettext as _
 from redis.exceptions import RedisError
 from rq.job import get_current_job
-from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import (
@@ -44,6 +43,8 @@ from webapp.services.transfer.texts import ERROR_TEXTS, QUEUE_DOWN, TransferErro
 log = logging.getLogger(__name__)
 
 JOB_FUNCTION = "jobs.transfer.run"
+# The statuses in which a worker works on a transfer (its heartbeat beats).
+RUNNING_STATUSES = ("running", "undoing")
 UNDO_FUNCTION = "jobs.transfer.undo"
 
 
@@ -166,42 +167,33 @@ def execute(transfer_id: int) -> Transfer | None:
     transfer.error_code = transfer.error_message = None
     db.session.commit()
     log.info("transfer %s started (attempt %s)", transfer.id, transfer.attempts)
-    heartbeat = runs.Heartbeat(
-        db.engine,
-        Transfer.__table__,
-        transfer.id,
-        ["running", "undoing"],
-        runs.heartbeat_seconds(),
-    )
-    heartbeat.start()
-    try:
-        kind_of(transfer).deliver(transfer)
-        ledger.finish(transfer)
-    except DeliveryStopped as stop:
-        db.session.rollback()
-        ledger.stop(transfer, stop.code, stop.user_message)
-    except DeliveryUnreachable as exc:
-        db.session.rollback()
-        job = get_current_job()
-        if job is not None and job.retries_left:
-            ledger.wait_for_retry(transfer, exc.user_message, job.get_retry_interval())
+    with runs.heartbeat(Transfer, transfer.id, RUNNING_STATUSES):
+        try:
+            kind_of(transfer).deliver(transfer)
+            ledger.finish(transfer)
+        except DeliveryStopped as stop:
+            db.session.rollback()
+            ledger.stop(transfer, stop.code, stop.user_message)
+        except DeliveryUnreachable as exc:
+            db.session.rollback()
+            job = get_current_job()
+            if job is not None and job.retries_left:
+                ledger.wait_for_retry(transfer, exc.user_message, job.get_retry_interval())
+                raise
+            ledger.fail(transfer, "unavailable", str(ERROR_TEXTS["unavailable"]))
+        except DeliveryFailed as exc:
+            db.session.rollback()
+            # A read-back failed for another reason: what was sent is still in doubt, so the lines
+            # stay live and "Försök igen" settles them.
+            ledger.fail(transfer, exc.code, exc.user_message)
+        except TransferLost:
+            db.session.rollback()
+            log.warning("transfer %s was taken over by someone else", transfer_id)
+        except Exception:
+            db.session.rollback()
+            log.exception("transfer %s failed", transfer_id)
+            ledger.fail(transfer, "error", str(ERROR_TEXTS["error"]))
             raise
-        ledger.fail(transfer, "unavailable", str(ERROR_TEXTS["unavailable"]))
-    except DeliveryFailed as exc:
-        db.session.rollback()
-        # A read-back failed for another reason: what was sent is still in doubt, so the lines
-        # stay live and "Försök igen" settles them.
-        ledger.fail(transfer, exc.code, exc.user_message)
-    except TransferLost:
-        db.session.rollback()
-        log.warning("transfer %s was taken over by someone else", transfer_id)
-    except Exception:
-        db.session.rollback()
-        log.exception("transfer %s failed", transfer_id)
-        ledger.fail(transfer, "error", str(ERROR_TEXTS["error"]))
-        raise
-    finally:
-        heartbeat.stop()
     return transfer
 
 
@@ -212,52 +204,34 @@ def is_dead(transfer: Transfer, now: datetime | None = None) -> bool:
     """Whether a queued, running or undoing transfer will never finish by itself."""
     if not transfer.is_active:
         return False
-    return runs.is_dead(
-        queued=transfer.status == TransferStatus.QUEUED,
-        heartbeat_at=transfer.heartbeat_at,
-        created_at=transfer.created_at,
-        job_id=transfer.job_id,
-        now=now,
-    )
+    return runs.is_dead(transfer, queued=transfer.status == TransferStatus.QUEUED, now=now)
 
 
 def reap_dead(recipient_id: int | None = None) -> int:
     """Mark transfers whose worker died as failed ("Försök igen" then reads back and resumes);
     re-enqueue queued ones whose job Redis lost. Called when progress is read."""
-    stmt = select(Transfer).where(Transfer.status.in_(ACTIVE_TRANSFER_STATUSES))
-    if recipient_id is not None:
-        stmt = stmt.where(Transfer.recipient_id == recipient_id)
-    reaped = 0
-    now = utcnow()
-    for transfer in db.session.scalars(stmt).all():
-        if transfer.status == TransferStatus.QUEUED and runs.lost(
-            heartbeat_at=transfer.heartbeat_at,
-            created_at=transfer.created_at,
-            job_id=transfer.job_id,
-            now=now,
-        ):
-            runs.requeue(lambda t=transfer: _enqueue(t), f"transfer {transfer.id}")
-            continue
-        if not is_dead(transfer, now):
-            continue
-        undoing = transfer.status == TransferStatus.UNDOING
-        if not undoing and not ledger.open_lines(transfer.id):
-            # It died after recording its last line: nothing is in doubt, so just finish it.
-            log.warning("transfer %s died after its last line; finishing it", transfer.id)
-            ledger.finish(transfer)
-            continue
-        log.warning("transfer %s (%s) is dead; marking it failed", transfer.id, transfer.status)
-        transfer.status = (
-            ledger.status_after_undo_stop(transfer) if undoing else TransferStatus.FAILED
-        )
-        transfer.step = None
-        transfer.error_code = "undo_incomplete" if undoing else "interrupted"
-        transfer.error_message = str(ERROR_TEXTS[transfer.error_code])
-        transfer.finished_at = now
-        reaped += 1
-    if reaped:
-        db.session.commit()
-    return reaped
+    return LIFECYCLE.reap(recipient_id)
+
+
+def _bury(transfer: Transfer, now: datetime) -> bool:
+    undoing = transfer.status == TransferStatus.UNDOING
+    if not undoing and not ledger.open_lines(transfer.id):
+        # It died after recording its last line: nothing is in doubt, so just finish it.
+        log.warning("transfer %s died after its last line; finishing it", transfer.id)
+        ledger.finish(transfer)
+        return False
+    log.warning("transfer %s (%s) is dead; marking it failed", transfer.id, transfer.status)
+    transfer.status = ledger.status_after_undo_stop(transfer) if undoing else TransferStatus.FAILED
+    transfer.step = None
+    transfer.error_code = "undo_incomplete" if undoing else "interrupted"
+    transfer.error_message = str(ERROR_TEXTS[transfer.error_code])
+    transfer.finished_at = now
+    return True
+
+
+LIFECYCLE: runs.Lifecycle[Transfer] = runs.Lifecycle(
+    Transfer, ACTIVE_TRANSFER_STATUSES, _enqueue, is_dead, _bury
+)
 
 
 def progress(organization_id: int, transfer_id: int) -> Transfer:

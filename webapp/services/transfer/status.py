@@ -90,6 +90,7 @@ def describe(transfer: Transfer, *, with_results: bool = True) -> TransferView:
         outcomes = {link.report_id: link.outcome for link in transfer.reports}
         for report_id, lines in by_report.items():
             report = db.session.get(ExpenseReport, report_id)
+            assert report is not None  # a transfer's lines keep their reports (no delete)
             results.append(
                 ReportResult(
                     report_id=report_id,
@@ -147,7 +148,7 @@ def _is_problem(line: TransferLine) -> bool:
 def _problem(line: TransferLine) -> tuple[str, str]:
     what = str(INFO[PayItem(line.pay_item)].label)
     if line.status == LineStatus.SKIPPED:
-        why = f"{SKIP_REASONS.get(line.skip_reason, '')} {line.error_message or ''}".strip()
+        why = f"{SKIP_REASONS.get(line.skip_reason or '', '')} {line.error_message or ''}".strip()
     else:
         why = line.error_message or ""
     return what, why

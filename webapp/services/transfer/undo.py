@@ -16,7 +16,7 @@ from webapp.recipients import DeliveryFailed, kind_of
 from webapp.services import audit, runs
 from webapp.services.transfer import ledger
 from webapp.services.transfer.ledger import can_retry
-from webapp.services.transfer.runner import UNDO_FUNCTION, _enqueue
+from webapp.services.transfer.runner import RUNNING_STATUSES, UNDO_FUNCTION, _enqueue
 from webapp.services.transfer.texts import ERROR_TEXTS, QUEUE_DOWN, TransferError
 
 log = logging.getLogger(__name__)
@@ -72,29 +72,20 @@ def execute_undo(transfer_id: int) -> Transfer | None:
     transfer = db.session.get(Transfer, transfer_id)
     if transfer is None or transfer.status != TransferStatus.UNDOING:
         return None
-    heartbeat = runs.Heartbeat(
-        db.engine,
-        Transfer.__table__,
-        transfer.id,
-        ["running", "undoing"],
-        runs.heartbeat_seconds(),
-    )
-    heartbeat.start()
-    try:
-        kind_of(transfer).take_back(transfer)
-        db.session.expire_all()
-        user = db.session.get(User, transfer.undone_by_id) if transfer.undone_by_id else None
-        complete_undo(transfer, user)
-    except DeliveryFailed as exc:
-        db.session.rollback()
-        db.session.refresh(transfer)
-        transfer.status = ledger.status_after_undo_stop(transfer)
-        transfer.error_code = "undo_incomplete"
-        transfer.error_message = f"{ERROR_TEXTS['undo_incomplete']} {exc.user_message}"
-        transfer.step = None
-        db.session.commit()
-    finally:
-        heartbeat.stop()
+    with runs.heartbeat(Transfer, transfer.id, RUNNING_STATUSES):
+        try:
+            kind_of(transfer).take_back(transfer)
+            db.session.expire_all()
+            user = db.session.get(User, transfer.undone_by_id) if transfer.undone_by_id else None
+            complete_undo(transfer, user)
+        except DeliveryFailed as exc:
+            db.session.rollback()
+            db.session.refresh(transfer)
+            transfer.status = ledger.status_after_undo_stop(transfer)
+            transfer.error_code = "undo_incomplete"
+            transfer.error_message = f"{ERROR_TEXTS['undo_incomplete']} {exc.user_message}"
+            transfer.step = None
+            db.session.commit()
     return transfer
 
 

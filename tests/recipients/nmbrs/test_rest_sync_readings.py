@@ -132,11 +132,6 @@ def test_employees_without_a_number_are_listed_but_not_matched_automatically(
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the sync (webapp/services/sync.py fetch) stores str(None) as the number and code; "
-    "fixed on issue 13's layout of the sync",
-)
 def test_a_missing_employee_number_or_department_code_shows_as_blank(
     app, client, nmbrs_sandbox, rest_recipient
 ):
