@@ -20,6 +20,10 @@ class PayItem(enum.StrEnum):
     MILEAGE_COMPANY_CAR_TAXABLE = "mileage.company_car.taxable"
     MILEAGE_ELECTRIC_CAR_TAX_FREE = "mileage.electric_company_car.tax_free"
     MILEAGE_ELECTRIC_CAR_TAXABLE = "mileage.electric_company_car.taxable"
+    # No tax-free milersättning for these: all that is paid is taxable.
+    MILEAGE_MOTORCYCLE_TAXABLE = "mileage.motorcycle.taxable"
+    MILEAGE_MOPED_TAXABLE = "mileage.moped.taxable"
+    MILEAGE_OTHER_VEHICLE_TAXABLE = "mileage.other_vehicle.taxable"
 
     DOMESTIC_FULL_DAY_TAX_FREE = "per_diem.domestic.full_day.tax_free"
     DOMESTIC_FULL_DAY_TAXABLE = "per_diem.domestic.full_day.taxable"
@@ -45,6 +49,15 @@ class PayItem(enum.StrEnum):
     FOREIGN_MEAL_REDUCTION_LUNCH = "per_diem.foreign.meal_reduction.lunch"
     FOREIGN_MEAL_REDUCTION_DINNER = "per_diem.foreign.meal_reduction.dinner"
 
+    # Kostförmån: the taxable value of a free meal. Not money paid out: payroll adds it to the
+    # employee's taxable income (PAXml MATFRM_*/UTRFRM_*).
+    DOMESTIC_MEAL_BENEFIT_BREAKFAST = "benefit.meal.domestic.breakfast"
+    DOMESTIC_MEAL_BENEFIT_LUNCH = "benefit.meal.domestic.lunch"
+    DOMESTIC_MEAL_BENEFIT_DINNER = "benefit.meal.domestic.dinner"
+    FOREIGN_MEAL_BENEFIT_BREAKFAST = "benefit.meal.foreign.breakfast"
+    FOREIGN_MEAL_BENEFIT_LUNCH = "benefit.meal.foreign.lunch"
+    FOREIGN_MEAL_BENEFIT_DINNER = "benefit.meal.foreign.dinner"
+
     OUTLAY = "outlay"
 
 
@@ -52,6 +65,7 @@ class PayGroup(enum.StrEnum):
     MILEAGE = "mileage"
     PER_DIEM = "per_diem"
     MEAL_REDUCTION = "meal_reduction"
+    BENEFIT = "benefit"
     OUTLAY = "outlay"
 
 
@@ -62,6 +76,7 @@ class PayItemInfo:
     label: object  # a lazy string: rendered in the reader's language
     tax_free: bool
     paxml_code: str  # PAXml 2.0 lönekod
+    benefit: bool = False  # a förmån: a taxable value, not money paid to the employee
 
 
 _P = PayItem
@@ -109,6 +124,27 @@ CATALOG: tuple[PayItemInfo, ...] = (
         _l("Milersättning elförmånsbil, skattepliktig"),
         False,
         "MILFTG_SKT",
+    ),
+    PayItemInfo(
+        _P.MILEAGE_MOTORCYCLE_TAXABLE,
+        _G.MILEAGE,
+        _l("Milersättning motorcykel, skattepliktig"),
+        False,
+        "MIL_SKT",
+    ),
+    PayItemInfo(
+        _P.MILEAGE_MOPED_TAXABLE,
+        _G.MILEAGE,
+        _l("Milersättning moped, skattepliktig"),
+        False,
+        "MIL_SKT",
+    ),
+    PayItemInfo(
+        _P.MILEAGE_OTHER_VEHICLE_TAXABLE,
+        _G.MILEAGE,
+        _l("Milersättning annat fordon, skattepliktig"),
+        False,
+        "MIL_SKT",
     ),
     PayItemInfo(
         _P.DOMESTIC_FULL_DAY_TAX_FREE,
@@ -249,6 +285,54 @@ CATALOG: tuple[PayItemInfo, ...] = (
         _l("Måltidsavdrag utrikes, middag"),
         True,
         "UTRRED_MID",
+    ),
+    PayItemInfo(
+        _P.DOMESTIC_MEAL_BENEFIT_BREAKFAST,
+        _G.BENEFIT,
+        _l("Kostförmån inrikes, frukost"),
+        False,
+        "MATFRM_FRU",
+        benefit=True,
+    ),
+    PayItemInfo(
+        _P.DOMESTIC_MEAL_BENEFIT_LUNCH,
+        _G.BENEFIT,
+        _l("Kostförmån inrikes, lunch"),
+        False,
+        "MATFRM_LCH",
+        benefit=True,
+    ),
+    PayItemInfo(
+        _P.DOMESTIC_MEAL_BENEFIT_DINNER,
+        _G.BENEFIT,
+        _l("Kostförmån inrikes, middag"),
+        False,
+        "MATFRM_MID",
+        benefit=True,
+    ),
+    PayItemInfo(
+        _P.FOREIGN_MEAL_BENEFIT_BREAKFAST,
+        _G.BENEFIT,
+        _l("Kostförmån utrikes, frukost"),
+        False,
+        "UTRFRM_FRU",
+        benefit=True,
+    ),
+    PayItemInfo(
+        _P.FOREIGN_MEAL_BENEFIT_LUNCH,
+        _G.BENEFIT,
+        _l("Kostförmån utrikes, lunch"),
+        False,
+        "UTRFRM_LCH",
+        benefit=True,
+    ),
+    PayItemInfo(
+        _P.FOREIGN_MEAL_BENEFIT_DINNER,
+        _G.BENEFIT,
+        _l("Kostförmån utrikes, middag"),
+        False,
+        "UTRFRM_MID",
+        benefit=True,
     ),
     PayItemInfo(_P.OUTLAY, _G.OUTLAY, _l("Utlägg"), True, "UTLÄGG"),
 )

@@ -66,7 +66,29 @@ def test_tax_free_plus_taxable_is_what_is_paid(km, rate, vehicle, fuel, year):
     rules = rules_for_year(year)
     result = calculate_mileage(km, vehicle, rules, paid_rate=rate, employee_paid_fuel=fuel)
     paid = (km / 10 * rate).quantize(D("0.01"), rounding=ROUND_HALF_UP)
-    year_max = (km / 10 * rules.mileage_per_mil[vehicle]).quantize(D("0.01"), ROUND_HALF_UP)
+    tax_free_rate = rules.mileage_per_mil.get(vehicle, D(0))  # cars only
+    year_max = (km / 10 * tax_free_rate).quantize(D("0.01"), ROUND_HALF_UP)
     assert result.tax_free + result.taxable == paid
     assert 0 <= result.tax_free <= year_max
     assert result.taxable >= 0
+
+
+@pytest.mark.parametrize(
+    ("vehicle", "item"),
+    [
+        (VehicleKind.MOTORCYCLE, PayItem.MILEAGE_MOTORCYCLE_TAXABLE),
+        (VehicleKind.MOPED, PayItem.MILEAGE_MOPED_TAXABLE),
+        (VehicleKind.OTHER_VEHICLE, PayItem.MILEAGE_OTHER_VEHICLE_TAXABLE),
+    ],
+)
+def test_motorcycle_moped_and_other_vehicles_are_all_taxable(vehicle, item):
+    # Skatteverket: tax-free milersättning is for cars (egen bil 25 kr/mil, förmånsbil 12 / 9,50);
+    # for a motorcycle or moped what is paid is taxable salary. 30 mil at 18 kr = 540 taxable.
+    result = calculate_mileage(D(300), vehicle, R2026, paid_rate=D(18))
+    assert [(p.item, p.amount) for p in result.parts] == [(item, D("540.00"))]
+    assert (result.tax_free, result.taxable) == (0, D("540.00"))
+
+
+def test_a_vehicle_without_a_tax_free_rate_needs_the_organizations_rate():
+    with pytest.raises(MileageError, match="ingen ersättning för det fordonet"):
+        calculate_mileage(D(300), VehicleKind.MOTORCYCLE, R2026)

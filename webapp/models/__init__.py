@@ -17,6 +17,8 @@ from webapp.models.expense import (
     LineKind,
     Receipt,
     ReportStatus,
+    TaxYearReminder,
+    TaxYearValues,
 )
 from webapp.models.organization import Organization, Role, User
 from webapp.models.recipient import (
@@ -47,6 +49,8 @@ __all__ = [
     "ExpenseLine",
     "ExpenseReport",
     "ForeignPerDiemTable",
+    "TaxYearReminder",
+    "TaxYearValues",
     "LineKind",
     "Receipt",
     "ReportStatus",

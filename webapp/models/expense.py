@@ -125,6 +125,14 @@ class ExpenseLine(TimestampMixin, Model):
     lodging_paid_by_employer: Mapped[bool | None]
     assignment_start: Mapped[dt.date | None] = mapped_column(Date)  # `date` is a column here
     meals: Mapped[dict | None] = mapped_column(JSON)  # {"2026-03-02": ["lunch"], ...}
+    # Asked, not inferred from the dates: without an overnight stay nothing is tax-free.
+    stayed_overnight: Mapped[bool | None]
+    # The countries of the trip in order: [{"country": "DK", "from": "...", "to": "..."}].
+    legs: Mapped[list | None] = mapped_column(JSON)
+    # What each provided meal was: {"2026-03-02": {"lunch": "free"}} (rates.MealProvision).
+    meal_kinds: Mapped[dict | None] = mapped_column(JSON)
+    # A trip over New Year is saved as one line per income year; they share this id.
+    trip_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
     # The calculation, frozen at save time.
     parts: Mapped[list] = mapped_column(JSON, default=list)
@@ -153,6 +161,11 @@ class ExpenseLine(TimestampMixin, Model):
     @property
     def total(self) -> Decimal:
         return self.tax_free + self.taxable
+
+    @property
+    def benefit(self) -> Decimal:
+        """Kostförmån on this line: a taxable value for payroll, not money paid out."""
+        return sum((p.amount for p in self.pay_parts() if p.benefit), Decimal("0.00"))
 
     @property
     def amount(self) -> Decimal | None:
@@ -200,6 +213,11 @@ class AllowancePolicy(TimestampMixin, Model):
     own_car_ore_per_mil: Mapped[int | None] = mapped_column(BigInteger)
     company_car_ore_per_mil: Mapped[int | None] = mapped_column(BigInteger)
     electric_company_car_ore_per_mil: Mapped[int | None] = mapped_column(BigInteger)
+    # Motorcycle, moped and other vehicles have no tax-free rate: what is paid is taxable, and
+    # there is no Skatteverket amount to fall back on (None: not paid).
+    motorcycle_ore_per_mil: Mapped[int | None] = mapped_column(BigInteger)
+    moped_ore_per_mil: Mapped[int | None] = mapped_column(BigInteger)
+    other_vehicle_ore_per_mil: Mapped[int | None] = mapped_column(BigInteger)
     full_day_ore: Mapped[int | None] = mapped_column(BigInteger)
     half_day_ore: Mapped[int | None] = mapped_column(BigInteger)
     night_ore: Mapped[int | None] = mapped_column(BigInteger)
@@ -224,5 +242,43 @@ class ForeignPerDiemTable(TimestampMixin, Model):
     imported_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
 
     imported_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (UniqueConstraint("organization_id", "year"),)
+
+
+class TaxYearValues(TimestampMixin, db.Model):
+    """A year's values that Brygga does not ship, entered and confirmed by an admin (or an
+    operator with `flask tax-year set`): the prisbasbelopp (the domestic per diem follows from
+    it), the mileage amounts and the kostförmån values, in öre."""
+
+    __tenant__ = "organization_id"  # the tenant guard filters on it (webapp.tenancy)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    price_base_amount: Mapped[int] = mapped_column(Integer)
+    own_car_ore_per_mil: Mapped[int] = mapped_column(BigInteger)
+    company_car_ore_per_mil: Mapped[int] = mapped_column(BigInteger)
+    electric_company_car_ore_per_mil: Mapped[int] = mapped_column(BigInteger)
+    benefit_whole_day_ore: Mapped[int] = mapped_column(BigInteger)
+    benefit_lunch_or_dinner_ore: Mapped[int] = mapped_column(BigInteger)
+    benefit_breakfast_ore: Mapped[int] = mapped_column(BigInteger)
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    confirmed_by_operator: Mapped[bool] = mapped_column(default=False, server_default="0")
+
+    confirmed_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (UniqueConstraint("organization_id", "year"),)
+
+
+class TaxYearReminder(TimestampMixin, db.Model):
+    """The clock mailed the organization's admins that a year's values are missing (once)."""
+
+    __tenant__ = "organization_id"  # the tenant guard filters on it (webapp.tenancy)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (UniqueConstraint("organization_id", "year"),)

@@ -17,6 +17,7 @@ GROUP_TITLES = {
     PayGroup.MILEAGE: _l("Milersättning"),
     PayGroup.PER_DIEM: _l("Traktamente"),
     PayGroup.MEAL_REDUCTION: _l("Måltidsavdrag"),
+    PayGroup.BENEFIT: _l("Kostförmån"),
     PayGroup.OUTLAY: _l("Utlägg"),
 }
 
@@ -46,6 +47,9 @@ LAYOUT: list[tuple[PayGroup, list[LayoutRow]]] = [
                 _P.MILEAGE_ELECTRIC_CAR_TAX_FREE,
                 _P.MILEAGE_ELECTRIC_CAR_TAXABLE,
             ),
+            LayoutRow(_l("Motorcykel"), None, _P.MILEAGE_MOTORCYCLE_TAXABLE),
+            LayoutRow(_l("Moped"), None, _P.MILEAGE_MOPED_TAXABLE),
+            LayoutRow(_l("Annat fordon"), None, _P.MILEAGE_OTHER_VEHICLE_TAXABLE),
         ],
     ),
     (
@@ -78,6 +82,17 @@ LAYOUT: list[tuple[PayGroup, list[LayoutRow]]] = [
             LayoutRow(_l("Utrikes frukost"), _P.FOREIGN_MEAL_REDUCTION_BREAKFAST, None),
             LayoutRow(_l("Utrikes lunch"), _P.FOREIGN_MEAL_REDUCTION_LUNCH, None),
             LayoutRow(_l("Utrikes middag"), _P.FOREIGN_MEAL_REDUCTION_DINNER, None),
+        ],
+    ),
+    (
+        PayGroup.BENEFIT,
+        [
+            LayoutRow(_l("Inrikes frukost"), None, _P.DOMESTIC_MEAL_BENEFIT_BREAKFAST),
+            LayoutRow(_l("Inrikes lunch"), None, _P.DOMESTIC_MEAL_BENEFIT_LUNCH),
+            LayoutRow(_l("Inrikes middag"), None, _P.DOMESTIC_MEAL_BENEFIT_DINNER),
+            LayoutRow(_l("Utrikes frukost"), None, _P.FOREIGN_MEAL_BENEFIT_BREAKFAST),
+            LayoutRow(_l("Utrikes lunch"), None, _P.FOREIGN_MEAL_BENEFIT_LUNCH),
+            LayoutRow(_l("Utrikes middag"), None, _P.FOREIGN_MEAL_BENEFIT_DINNER),
         ],
     ),
     (PayGroup.OUTLAY, [LayoutRow(_l("Utlägg"), _P.OUTLAY, None)]),

@@ -25,6 +25,16 @@ ITEMS: dict[VehicleKind, tuple[PayItem, PayItem]] = {
         PayItem.MILEAGE_ELECTRIC_CAR_TAX_FREE,
         PayItem.MILEAGE_ELECTRIC_CAR_TAXABLE,
     ),
+    # No tax-free part: the "tax-free" item is never used for these (its amount is always 0).
+    VehicleKind.MOTORCYCLE: (
+        PayItem.MILEAGE_MOTORCYCLE_TAXABLE,
+        PayItem.MILEAGE_MOTORCYCLE_TAXABLE,
+    ),
+    VehicleKind.MOPED: (PayItem.MILEAGE_MOPED_TAXABLE, PayItem.MILEAGE_MOPED_TAXABLE),
+    VehicleKind.OTHER_VEHICLE: (
+        PayItem.MILEAGE_OTHER_VEHICLE_TAXABLE,
+        PayItem.MILEAGE_OTHER_VEHICLE_TAXABLE,
+    ),
 }
 
 
@@ -42,7 +52,9 @@ def calculate_mileage(
     """Split `km` driven at the organization's `paid_rate` per mil (None: the tax-free rate).
 
     A benefit car gives tax-free allowance only when the employee paid the fuel or charging;
-    otherwise everything paid is taxable.
+    otherwise everything paid is taxable. Tax-free milersättning covers cars only: for a
+    motorcycle, moped or other vehicle everything paid is taxable, and the organization must
+    have set a rate (there is no Skatteverket amount to pay by default).
     """
     if km <= 0:
         raise MileageError(_("Ange en körsträcka större än 0 km."))
@@ -51,8 +63,18 @@ def calculate_mileage(
     if paid_rate is not None and paid_rate < 0:
         raise MileageError(_("Ersättningen per mil kan inte vara negativ."))
     mil = km / 10
-    max_rate = rules.mileage_per_mil[vehicle]
-    if vehicle != VehicleKind.OWN_CAR and not employee_paid_fuel:
+    if not vehicle.has_tax_free_rate:
+        if paid_rate is None:
+            raise MileageError(
+                _(
+                    "Organisationen har ingen ersättning för det fordonet. En administratör kan "
+                    "ange den under Ersättningsnivåer."
+                )
+            )
+        max_rate = Decimal(0)
+    else:
+        max_rate = rules.mileage_per_mil[vehicle]
+    if vehicle.has_tax_free_rate and vehicle != VehicleKind.OWN_CAR and not employee_paid_fuel:
         max_rate = Decimal(0)
     rate = max_rate if paid_rate is None else paid_rate
     tax_free_rate = min(rate, max_rate)

@@ -43,6 +43,11 @@ class PayPart:
     def tax_free(self) -> bool:
         return INFO[self.item].tax_free
 
+    @property
+    def benefit(self) -> bool:
+        """A förmån (kostförmån): a taxable value for payroll, not money paid out."""
+        return INFO[self.item].benefit
+
     def to_json(self) -> dict[str, str]:
         return {
             "item": self.item.value,
@@ -77,7 +82,15 @@ class Calculation:
 
     @property
     def taxable(self) -> Decimal:
-        return sum((p.amount for p in self.parts if not p.tax_free), Decimal("0.00"))
+        """Taxable money paid out (a benefit is not paid: see `benefit`)."""
+        return sum(
+            (p.amount for p in self.parts if not p.tax_free and not p.benefit), Decimal("0.00")
+        )
+
+    @property
+    def benefit(self) -> Decimal:
+        """The taxable value of benefits (kostförmån) the line reports to payroll."""
+        return sum((p.amount for p in self.parts if p.benefit), Decimal("0.00"))
 
     @property
     def total(self) -> Decimal:

@@ -38,6 +38,13 @@ def _meal(where: str, meal: str) -> Rule:
     return Rule(("måltidsavdrag", meal), ("utrikes",))
 
 
+def _benefit(where: str, meal: str) -> Rule:
+    # "Kostförmån lunch", "Kostförmån utrikes frukost".
+    if where == "utrikes":
+        return Rule(("kostförmån", "utrikes", meal))
+    return Rule(("kostförmån", meal), ("utrikes",))
+
+
 RULES: dict[PayItem, Rule] = {
     _P.MILEAGE_OWN_CAR_TAX_FREE: _mileage(("egen",), "skattefri"),
     _P.MILEAGE_OWN_CAR_TAXABLE: _mileage(("egen",), "skattepliktig"),
@@ -46,6 +53,9 @@ RULES: dict[PayItem, Rule] = {
     _P.MILEAGE_ELECTRIC_CAR_TAX_FREE: _mileage(("förmånsbil", "el"), "skattefri"),
     # Payroll programs rarely split the taxable excess by fuel: the benefit-car one serves.
     _P.MILEAGE_ELECTRIC_CAR_TAXABLE: _mileage(("förmånsbil",), "skattepliktig"),
+    _P.MILEAGE_MOTORCYCLE_TAXABLE: _mileage(("motorcykel",), "skattepliktig"),
+    _P.MILEAGE_MOPED_TAXABLE: _mileage(("moped",), "skattepliktig"),
+    _P.MILEAGE_OTHER_VEHICLE_TAXABLE: _mileage(("annat",), "skattepliktig"),
     _P.DOMESTIC_FULL_DAY_TAX_FREE: _per_diem("inrikes", "heldag", "skattefri"),
     _P.DOMESTIC_FULL_DAY_TAXABLE: _per_diem("inrikes", "heldag", "skattepliktig"),
     _P.DOMESTIC_HALF_DAY_TAX_FREE: _per_diem("inrikes", "halvdag", "skattefri"),
@@ -66,6 +76,12 @@ RULES: dict[PayItem, Rule] = {
     _P.FOREIGN_MEAL_REDUCTION_BREAKFAST: _meal("utrikes", "frukost"),
     _P.FOREIGN_MEAL_REDUCTION_LUNCH: _meal("utrikes", "lunch"),
     _P.FOREIGN_MEAL_REDUCTION_DINNER: _meal("utrikes", "middag"),
+    _P.DOMESTIC_MEAL_BENEFIT_BREAKFAST: _benefit("inrikes", "frukost"),
+    _P.DOMESTIC_MEAL_BENEFIT_LUNCH: _benefit("inrikes", "lunch"),
+    _P.DOMESTIC_MEAL_BENEFIT_DINNER: _benefit("inrikes", "middag"),
+    _P.FOREIGN_MEAL_BENEFIT_BREAKFAST: _benefit("utrikes", "frukost"),
+    _P.FOREIGN_MEAL_BENEFIT_LUNCH: _benefit("utrikes", "lunch"),
+    _P.FOREIGN_MEAL_BENEFIT_DINNER: _benefit("utrikes", "middag"),
     _P.OUTLAY: Rule(("utlägg",), ("representation", "traktamente", "kvitto")),
 }
 assert set(RULES) == set(PayItem), "every pay item needs a suggestion rule"
