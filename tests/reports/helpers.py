@@ -85,6 +85,7 @@ def add_trip(client, report_id, meals=(), **fields):
         "trip-return_time": "20:00",
         "trip-far_from_home": "y",
         "trip-lodging_paid_by_employer": "y",
+        "trip-stayed_overnight": "yes",
     }
     for key, value in fields.items():
         if value is None:

@@ -1,5 +1,8 @@
+from datetime import date
+
 from webapp.extensions import db
 from webapp.models import AuditEvent, ReportStatus
+from webapp.services import tax_years
 
 from .helpers import (
     PDF,
@@ -136,6 +139,12 @@ def test_a_foreign_trip_in_a_year_without_a_table_says_so_until_imported(app, pe
         data={"year": "2026", "table": (io.BytesIO(csv.encode()), "norm.csv")},
         content_type="multipart/form-data",
     )
+    assert response.status_code == 200  # first what was read, nothing saved yet
+    assert "1 länder med belopp." in response.text
+    assert "Saknas: utrikes traktamente kan inte beräknas för 2026." in response.text
+    response = admin.post(
+        "/reports/foreign-tables", data={"year": "2026", "text": csv, "action": "save"}
+    )
     assert response.status_code == 302
     assert "Importerad" in admin.get("/reports/foreign-tables").text
 
@@ -165,13 +174,22 @@ def test_a_broken_foreign_table_is_refused(app, people):
     admin = login(app, company(people)["admin"])
     import io
 
+    garbage = b"Det h\xc3\xa4r \xc3\xa4r ingen tabell\nbara text\n"
     response = admin.post(
         "/reports/foreign-tables",
-        data={"year": "2025", "table": (io.BytesIO(b"land;belopp\nNorge;1\n"), "x.csv")},
+        data={"year": "2025", "table": (io.BytesIO(garbage), "x.csv")},
         content_type="multipart/form-data",
     )
+    assert "0 länder med belopp." in response.text
+    assert "Rader som inte förstods (2)" in response.text
+    assert "Spara tabellen" not in response.text
+    response = admin.post(
+        "/reports/foreign-tables",
+        data={"year": "2025", "text": garbage.decode(), "action": "save"},
+    )
     assert response.status_code == 422
-    assert "Filen måste ha kolumnerna" in response.text
+    assert "Brygga kunde inte läsa några länder med belopp ur texten." in response.text
+    assert "Importerad" not in admin.get("/reports/foreign-tables").text
 
 
 def test_submit_withdraw_submit_approve_and_ready_to_send(app, people):
@@ -313,16 +331,18 @@ def test_trip_days_fragment_lists_the_days_for_meals(app, people):
         f"/reports/{report_id}/trip-days",
         query_string={"trip-departure_date": "2026-03-02", "trip-return_date": "2026-03-04"},
     )
-    assert response.text.count('type="checkbox"') == 9
+    assert response.text.count("<select") == 9  # what each meal was, per day
     assert 'name="trip-meal-2026-03-03-lunch"' in response.text
 
 
-def test_admin_policy_and_the_settings_fragment(app, people):
+def test_admin_policy_and_the_settings_fragment(app, people, monkeypatch):
+    monkeypatch.setattr(tax_years, "today", lambda: date(2026, 6, 1))
     staff = company(people)
     admin = login(app, staff["admin"])
     fragment = admin.get("/reports/policy/summary")
     assert "Skatteverkets skattefria belopp betalas ut." in fragment.text
-    assert "Utlandstraktamente saknas för: 2025, 2026." in fragment.text
+    # This year's table is missing (older years are not nagged about).
+    assert "Utlandstraktamente saknas för: 2026." in fragment.text
     bad = admin.post("/reports/policy", data={"valid_from": "2026-01-01", "full_day": "-1"})
     assert bad.status_code == 422
     assert "Beloppen måste vara mellan 0 och 100 000 kr." in bad.text
@@ -339,7 +359,7 @@ def test_admin_policy_and_the_settings_fragment(app, people):
     maria = login(app, staff["maria"])
     report_id = new_report(maria)
     add_trip(maria, report_id, return_date="2026-03-03")  # two full days at 350
-    add_trip(maria, report_id, return_date="2026-03-02")  # a one-day trip
+    add_trip(maria, report_id, return_date="2026-03-02", stayed_overnight="no")  # one day
     page = text_of(maria.get(f"/reports/{report_id}"))
     assert "Skattefritt <strong>600,00 kr</strong>" in page
     assert "Skattepliktigt <strong>220,00 kr</strong>" in page  # 2 × 50 + 120

@@ -18,18 +18,23 @@ from webapp.extensions import db, htmx
 from webapp.models import LineKind
 from webapp.permissions import admin_required, approver_required
 from webapp.reports.forms import (
+    MAX_EXTRA_LEGS,
     ForeignTableForm,
+    LegError,
     MileageForm,
     OutlayForm,
     PerDiemForm,
     PolicyForm,
     ReasonForm,
     ReportForm,
+    YearValuesForm,
+    parse_legs,
     parse_meals,
     trip_days,
 )
 from webapp.services import expense_reports as service
-from webapp.services.rates import VehicleKind, country_name
+from webapp.services import tax_years
+from webapp.services.rates import VehicleKind, country_name, meal_reductions
 from webapp.services.receipts import ReceiptError, read_receipt
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -45,8 +50,15 @@ def _user():
     return current_user._get_current_object()
 
 
+def _new_form(kind: LineKind, **kwargs):
+    form_class, prefix = LINE_FORMS[kind]
+    if kind == LineKind.PER_DIEM:
+        kwargs["countries"] = service.countries(current_user.organization_id)
+    return form_class(prefix=prefix, **kwargs)
+
+
 def _line_forms(**overrides):
-    forms = {kind: cls(prefix=prefix, formdata=None) for kind, (cls, prefix) in LINE_FORMS.items()}
+    forms = {kind: _new_form(kind, formdata=None) for kind in LINE_FORMS}
     forms[LineKind.OUTLAY].cost_center.data = service.default_cost_center(_user())
     forms.update(overrides)
     return forms
@@ -66,7 +78,22 @@ def _report_context(report, forms=None, open_kind=None, error=None):
         "reason_form": ReasonForm(formdata=None),
         "is_owner": report.employee_id == current_user.id,
         "country_name": country_name,
+        "leg_rows": _leg_rows(),
+        "leg_countries": trip.country.choices,
     }
+
+
+def _leg_rows() -> list[dict[str, str]]:
+    """The further-country rows of the trip form, as posted (empty rows when not)."""
+    form = request.form if request.method == "POST" else {}
+    return [
+        {
+            part: (form.get(f"trip-leg-{n}-{part}") or "")[:20]
+            for part in ("country", "date", "time")
+        }
+        | {"n": str(n)}
+        for n in range(1, MAX_EXTRA_LEGS + 1)
+    ]
 
 
 def _render_report(report, status=200, **context):
@@ -113,8 +140,7 @@ def add_line(report_id: int, kind: str):
         line_kind = LineKind(kind)
     except ValueError:
         return render_template("errors/error.html", code=404), 404
-    form_class, prefix = LINE_FORMS[line_kind]
-    form = form_class(prefix=prefix)
+    form = _new_form(line_kind)
     forms = _line_forms(**{line_kind: form})
     if request.form.get("action") == "days":  # no JavaScript: show the meal grid, save nothing
         return _render_report(report, forms=forms, open_kind=line_kind)
@@ -122,7 +148,7 @@ def add_line(report_id: int, kind: str):
         return _render_report(report, 200 if htmx else 422, forms=forms, open_kind=line_kind)
     try:
         _save_line(report, line_kind, form)
-    except (service.ReportError, ReceiptError) as error:
+    except (service.ReportError, ReceiptError, LegError) as error:
         db.session.rollback()
         return _render_report(
             report, 200 if htmx else 422, forms=forms, open_kind=line_kind, error=str(error)
@@ -171,6 +197,8 @@ def _save_line(report, kind: LineKind, form) -> None:
             lodging_paid_by_employer=form.lodging_paid_by_employer.data,
             assignment_start=form.assignment_start.data,
             meals=parse_meals(form, request.form),
+            stayed_overnight=form.stayed_overnight.data == "yes",
+            legs=parse_legs(form, request.form),
         )
         service.add_per_diem(report, user, per_diem)
 
@@ -307,6 +335,9 @@ def policy():
                 own_car=form.own_car.data,
                 company_car=form.company_car.data,
                 electric_company_car=form.electric_company_car.data,
+                motorcycle=form.motorcycle.data,
+                moped=form.moped.data,
+                other_vehicle=form.other_vehicle.data,
                 full_day=form.full_day.data,
                 half_day=form.half_day.data,
                 night=form.night.data,
@@ -334,37 +365,120 @@ def policy():
 @admin_required
 def policy_summary():
     """A fragment for the Settings page (`hx-get`): the policy in force today."""
-    from datetime import date
-
+    org = current_user.organization_id
+    today = tax_years.today()
     return render_template(
         "reports/_policy_summary.html",
-        policy=service.policy_on(current_user.organization_id, date.today()),
-        tables=service.foreign_table_statuses(current_user.organization_id),
+        policy=service.policy_on(org, today),
+        missing_tables=tax_years.current_tables_missing(org, today),
     )
+
+
+def _table_text(form) -> str:
+    upload = form.table.data
+    if upload and getattr(upload, "filename", ""):
+        raw = upload.stream.read(tax_years.MAX_TABLE_CHARS * 2)
+        try:
+            return raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return raw.decode("cp1252", errors="replace")  # Excel's Swedish CSV
+    return form.text.data or ""
 
 
 @bp.route("/foreign-tables", methods=["GET", "POST"])
 @admin_required
 def foreign_tables():
-    statuses = service.foreign_table_statuses(current_user.organization_id)
+    """Import Skatteverket's table: read it, show what was read, save on confirmation."""
+    org = current_user.organization_id
+    today = tax_years.today()
     form = ForeignTableForm()
-    form.year.choices = [(s.year, str(s.year)) for s in statuses if not s.shipped]
+    form.year.choices = [(y, str(y)) for y in tax_years.importable_years(org, today)]
+    preview = None
     status = 200
     if request.method == "POST":
-        upload = form.table.data
-        if form.validate() and upload:
-            text = upload.stream.read(1_000_000).decode("utf-8-sig", errors="replace")
+        text = _table_text(form)
+        if not form.validate() or not text.strip():
+            flash(_("Välj år och klistra in tabellen eller välj en fil."), "error")
+            status = 422
+        elif request.form.get("action") == "save":
             try:
-                service.import_foreign_table(_user(), form.year.data, text)
-            except service.ReportError as error:
+                tax_years.import_table(_user(), form.year.data, text, today)
+            except tax_years.TaxYearError as error:
                 db.session.rollback()
                 flash(str(error), "error")
                 status = 422
             else:
                 db.session.commit()
-                flash(_("Tabellen för %(year)d är importerad.", year=form.year.data), "success")
+                flash(_("Tabellen för %(year)d är sparad.", year=form.year.data), "success")
                 return redirect(url_for("reports.foreign_tables"))
         else:
-            flash(_("Välj år och en CSV-fil."), "error")
+            try:
+                preview = tax_years.read_table(org, form.year.data, text)
+            except tax_years.TaxYearError as error:
+                flash(str(error), "error")
+                status = 422
+            else:
+                form.text.data = text
+    return render_template(
+        "reports/foreign_tables.html",
+        form=form,
+        preview=preview,
+        statuses=tax_years.year_statuses(org, today),
+    ), status
+
+
+def _year_input(form) -> tax_years.YearValuesInput:
+    return tax_years.YearValuesInput(
+        year=form.year.data,
+        price_base_amount=form.price_base_amount.data,
+        own_car=form.own_car.data,
+        company_car=form.company_car.data,
+        electric_company_car=form.electric_company_car.data,
+        benefit_whole_day=form.benefit_whole_day.data,
+        benefit_lunch_or_dinner=form.benefit_lunch_or_dinner.data,
+        benefit_breakfast=form.benefit_breakfast.data,
+    )
+
+
+@bp.route("/years", methods=["GET", "POST"])
+@admin_required
+def years():
+    """A year's values: enter them, see the amounts that follow, confirm."""
+    org = current_user.organization_id
+    today = tax_years.today()
+    form = YearValuesForm()
+    preview = None
+    status = 200
+    if request.method == "GET":
+        form.year.data = today.year + 1
+        chosen = request.args.get("year", type=int)
+        row = tax_years.entered_values(org, chosen) if chosen else None
+        if row is not None:
+            values = tax_years.values_input(row)
+            form.process(data=values.__dict__)
+    elif not form.validate():
+        status = 422
+    else:
+        data = _year_input(form)
+        try:
+            if request.form.get("action") == "confirm":
+                tax_years.save_values(org, data, today, actor=_user())
+            else:
+                preview = tax_years.check_values(data, today)
+        except tax_years.TaxYearError as error:
+            db.session.rollback()
+            flash(str(error), "error")
             status = 422
-    return render_template("reports/foreign_tables.html", form=form, statuses=statuses), status
+        else:
+            if preview is None:
+                db.session.commit()
+                flash(_("Värdena för %(year)d gäller nu i Brygga.", year=data.year), "success")
+                return redirect(url_for("reports.years"))
+    return render_template(
+        "reports/years.html",
+        form=form,
+        preview=preview,
+        reductions=meal_reductions(preview.domestic) if preview else None,
+        statuses=tax_years.year_statuses(org, today),
+        notice=tax_years.next_year_missing(org, today),
+    ), status

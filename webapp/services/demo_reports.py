@@ -9,7 +9,7 @@ from decimal import Decimal
 from webapp.extensions import db
 from webapp.models import ExpenseReport, Organization, Role, User
 from webapp.services import expense_reports as service
-from webapp.services.per_diem import DayMeals
+from webapp.services.per_diem import DayMeals, MealProvision
 from webapp.services.rates import VehicleKind
 from webapp.services.receipts import CheckedReceipt
 
@@ -70,7 +70,11 @@ def seed_reports(org_name: str, people: list[tuple]) -> list[str]:
             departs_at=datetime(2026, 11, 2, 7, 10),
             returns_at=datetime(2026, 11, 4, 18, 30),
             lodging_paid_by_employer=True,
-            meals={date(2026, 11, 3): DayMeals(breakfast=True, lunch=True)},
+            meals={
+                date(2026, 11, 3): DayMeals(
+                    breakfast=MealProvision.WITH_ROOM, lunch=MealProvision.BUSINESS
+                )
+            },
         ),
     )
     service.add_outlay(

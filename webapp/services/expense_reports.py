@@ -9,8 +9,9 @@ For the transfer (issue 7): `approved_reports(organization_id)` lists what waits
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
@@ -21,7 +22,6 @@ from webapp.models import (
     CostCenter,
     ExpenseLine,
     ExpenseReport,
-    ForeignPerDiemTable,
     LineKind,
     Receipt,
     RecipientStatus,
@@ -37,23 +37,20 @@ from webapp.services.mileage import MileageError, calculate_mileage
 from webapp.services.pay_parts import Calculation, PayPart, parts_of, to_money, to_ore
 from webapp.services.per_diem import (
     DayMeals,
+    Leg,
     PerDiemPolicy,
     Trip,
     TripError,
-    calculate_per_diem,
+    calculate_trip,
 )
 from webapp.services.rates import (
     DOMESTIC,
-    ForeignTable,
-    ForeignTableError,
     RulesMissing,
     VehicleKind,
-    available_years,
-    parse_foreign_table,
-    rules_for_year,
-    shipped_foreign_table,
+    country_choices,
 )
 from webapp.services.receipts import CheckedReceipt
+from webapp.services.tax_years import foreign_table_for, imported_tables, rules_for
 
 MAX_AMOUNT = Decimal(1_000_000)
 
@@ -223,6 +220,9 @@ class PolicyInput:
     own_car: Decimal | None = None
     company_car: Decimal | None = None
     electric_company_car: Decimal | None = None
+    motorcycle: Decimal | None = None
+    moped: Decimal | None = None
+    other_vehicle: Decimal | None = None
     full_day: Decimal | None = None
     half_day: Decimal | None = None
     night: Decimal | None = None
@@ -236,6 +236,9 @@ def save_policy(actor: User, data: PolicyInput) -> AllowancePolicy:
         data.own_car,
         data.company_car,
         data.electric_company_car,
+        data.motorcycle,
+        data.moped,
+        data.other_vehicle,
         data.full_day,
         data.half_day,
         data.night,
@@ -258,6 +261,9 @@ def save_policy(actor: User, data: PolicyInput) -> AllowancePolicy:
         "own_car_ore_per_mil": data.own_car,
         "company_car_ore_per_mil": data.company_car,
         "electric_company_car_ore_per_mil": data.electric_company_car,
+        "motorcycle_ore_per_mil": data.motorcycle,
+        "moped_ore_per_mil": data.moped,
+        "other_vehicle_ore_per_mil": data.other_vehicle,
         "full_day_ore": data.full_day,
         "half_day_ore": data.half_day,
         "night_ore": data.night,
@@ -278,73 +284,10 @@ def save_policy(actor: User, data: PolicyInput) -> AllowancePolicy:
     return policy
 
 
-def foreign_table_for(organization_id: int, year: int) -> ForeignTable | None:
-    """The year's foreign per-diem table: the one Brygga ships, else one the admin imported."""
-    shipped = shipped_foreign_table(year)
-    if shipped is not None:
-        return shipped
-    row = _imported_table(organization_id, year)
-    return parse_foreign_table(row.csv_text, year) if row else None
-
-
-def _imported_table(organization_id: int, year: int) -> ForeignPerDiemTable | None:
-    return db.session.scalar(
-        db.select(ForeignPerDiemTable).where(
-            ForeignPerDiemTable.organization_id == organization_id,
-            ForeignPerDiemTable.year == year,
-        )
-    )
-
-
-@dataclass(frozen=True)
-class ForeignTableStatus:
-    year: int
-    shipped: bool
-    imported: ForeignPerDiemTable | None
-
-    @property
-    def missing(self) -> bool:
-        return not self.shipped and self.imported is None
-
-
-def foreign_table_statuses(organization_id: int) -> list[ForeignTableStatus]:
-    """For each year Brygga has rules for: where its foreign amounts come from, if anywhere."""
-    return [
-        ForeignTableStatus(
-            year, shipped_foreign_table(year) is not None, _imported_table(organization_id, year)
-        )
-        for year in available_years()
-    ]
-
-
-def import_foreign_table(actor: User, year: int, text: str) -> ForeignPerDiemTable:
-    """Store Skatteverket's table for a year Brygga does not ship (replacing an earlier import)."""
-    if year not in available_years():
-        raise ReportError(_("Brygga har inga regler för år %(year)d.", year=year))
-    if shipped_foreign_table(year) is not None:
-        raise ReportError(_("Brygga har redan Skatteverkets tabell för %(year)d.", year=year))
-    try:
-        table = parse_foreign_table(text, year)
-    except ForeignTableError as error:
-        raise ReportError(str(error)) from error
-    row = _imported_table(actor.organization_id, year)
-    if row is None:
-        row = ForeignPerDiemTable(organization_id=actor.organization_id, year=year)
-        db.session.add(row)
-    row.csv_text = text
-    row.country_count = len(table.amounts)
-    row.imported_by_id = actor.id
-    row.created_at = utcnow()
-    db.session.flush()
-    audit.record(
-        "foreign_per_diem_table.imported",
-        actor=actor,
-        organization_id=actor.organization_id,
-        obj=row,
-        year=year,
-        countries=len(table.amounts),
-    )
-    return row
+def countries(organization_id: int) -> list[tuple[str, str]]:
+    """Every country an employee may choose: all of Brygga's tables and the organization's
+    imported ones, then "Övriga länder och områden"."""
+    return country_choices(imported_tables(organization_id))
 
 
 # --- the employee's changes --------------------------------------------------------------------
@@ -370,11 +313,22 @@ def _check_editable(report: ExpenseReport, user: User) -> None:
         raise ReportError(_("Rapporten är inskickad och kan inte ändras. Dra tillbaka den först."))
 
 
-def _rules(year: int):
+def _missing_year(year: int) -> ReportError:
+    return ReportError(
+        _(
+            "Brygga har inga regler för år %(year)d. En administratör kan lägga in årets värden "
+            "under Inställningar → Årets belopp.",
+            year=year,
+        )
+    )
+
+
+def _rules(organization_id: int, year: int):
+    """The year's rules for the organization; never last year's amounts for a new year."""
     try:
-        return rules_for_year(year)
+        return rules_for(organization_id, year)
     except RulesMissing:
-        raise ReportError(_("Brygga har inga regler för år %(year)d.", year=year)) from None
+        raise _missing_year(year) from None
 
 
 @dataclass
@@ -410,6 +364,9 @@ class PerDiemInput:
     lodging_paid_by_employer: bool = False
     assignment_start: date | None = None
     meals: dict[date, DayMeals] = field(default_factory=dict)
+    stayed_overnight: bool = True
+    # Further countries after the first, in order: (country code, from).
+    legs: list[tuple[str, datetime]] = field(default_factory=list)
 
 
 def _store_calculation(line: ExpenseLine, result: Calculation) -> None:
@@ -472,7 +429,7 @@ def add_outlay(report: ExpenseReport, user: User, data: OutlayInput) -> ExpenseL
 def add_mileage(report: ExpenseReport, user: User, data: MileageInput) -> ExpenseLine:
     _check_editable(report, user)
     km = data.km.quantize(Decimal("0.1"))
-    rules = _rules(data.date.year)
+    rules = _rules(report.organization_id, data.date.year)
     policy = policy_on(report.organization_id, data.date)
     try:
         result = calculate_mileage(
@@ -497,8 +454,11 @@ def add_mileage(report: ExpenseReport, user: User, data: MileageInput) -> Expens
     return _add_line(report, user, line, result)
 
 
-def add_per_diem(report: ExpenseReport, user: User, data: PerDiemInput) -> ExpenseLine:
+def add_per_diem(report: ExpenseReport, user: User, data: PerDiemInput) -> list[ExpenseLine]:
+    """Save a trip: one line per income year (a trip over New Year is split by itself, each part
+    with its own year's amounts; the lines share a trip id)."""
     _check_editable(report, user)
+    org = report.organization_id
     country = (data.country_code or DOMESTIC).upper()
     trip = Trip(
         departs_at=data.departs_at,
@@ -508,48 +468,83 @@ def add_per_diem(report: ExpenseReport, user: User, data: PerDiemInput) -> Expen
         lodging_paid_by_employer=data.lodging_paid_by_employer,
         assignment_start=data.assignment_start,
         meals=data.meals,
+        stayed_overnight=data.stayed_overnight,
+        legs=tuple(Leg(code.upper(), starts_at) for code, starts_at in data.legs),
     )
-    year = data.departs_at.year
-    rules = _rules(year)
-    policy = policy_on(report.organization_id, data.departs_at.date())
-    table = foreign_table_for(report.organization_id, year) if trip.is_foreign else None
+    allowed = {code for code, _name in countries(org)}
+
+    def rules_of(year: int):
+        return _rules(org, year)
+
+    def policy_of(year: int) -> PerDiemPolicy:
+        day = max(data.departs_at.date(), date(year, 1, 1))
+        return per_diem_policy(policy_on(org, day))
+
     try:
-        result = calculate_per_diem(trip, rules, per_diem_policy(policy), table)
+        results = calculate_trip(
+            trip, rules_of, policy_of, lambda year: foreign_table_for(org, year), allowed
+        )
     except TripError as error:
         raise ReportError(str(error)) from error
-    first, last = data.departs_at.date(), data.returns_at.date()
-    meals = {
-        day.isoformat(): day_meals.meals()
-        for day, day_meals in sorted(data.meals.items())
-        if first <= day <= last and day_meals.meals()
-    }
-    line = ExpenseLine(
-        kind=LineKind.PER_DIEM,
-        date=first,
-        description=data.purpose.strip()[:300],
-        destination=data.destination.strip()[:200],
-        country_code=country,
-        departs_at=data.departs_at,
-        returns_at=data.returns_at,
-        far_from_home=data.far_from_home,
-        lodging_paid_by_employer=data.lodging_paid_by_employer,
-        assignment_start=data.assignment_start,
-        meals={day: [m.value for m in ms] for day, ms in meals.items()},
-    )
-    return _add_line(report, user, line, result)
+    trip_id = uuid.uuid4().hex if len(results) > 1 else None
+    legs = [
+        {
+            "country": c,
+            "from": a.isoformat(timespec="minutes"),
+            "to": b.isoformat(timespec="minutes"),
+        }
+        for c, a, b in trip.all_legs()
+    ]
+    lines = []
+    for result in results:
+        year = result.rule_year
+        assert year is not None
+        start = max(data.departs_at, datetime(year, 1, 1))
+        end = min(data.returns_at, datetime(year + 1, 1, 1))
+        if not trip.overnight:  # a one-day trip belongs wholly to its first year
+            start, end = data.departs_at, data.returns_at
+        first, last = start.date(), (end - timedelta(microseconds=1)).date()
+        days = {d: m for d, m in sorted(data.meals.items()) if first <= d <= last and m.provided()}
+        line = ExpenseLine(
+            kind=LineKind.PER_DIEM,
+            date=first,
+            description=data.purpose.strip()[:300],
+            destination=data.destination.strip()[:200],
+            country_code=result.details.get("country") or country,
+            departs_at=start,
+            returns_at=end,
+            far_from_home=data.far_from_home,
+            lodging_paid_by_employer=data.lodging_paid_by_employer,
+            assignment_start=data.assignment_start,
+            meals={d.isoformat(): [m.value for m in ms.meals()] for d, ms in days.items()},
+            meal_kinds={
+                d.isoformat(): {m.value: p.value for m, p in ms.provided().items()}
+                for d, ms in days.items()
+            },
+            stayed_overnight=trip.overnight,
+            legs=legs,
+            trip_id=trip_id,
+        )
+        lines.append(_add_line(report, user, line, result))
+    return lines
 
 
 def delete_line(report: ExpenseReport, user: User, line: ExpenseLine) -> None:
+    """Delete a line; the parts of a trip over New Year go together."""
     _check_editable(report, user)
-    report.lines.remove(line)
-    audit.record(
-        "report.line_deleted",
-        actor=user,
-        organization_id=report.organization_id,
-        obj=report,
-        line_id=line.id,
-        kind=line.kind.value,
-    )
+    together = [line]
+    if line.trip_id:
+        together = [other for other in report.lines if other.trip_id == line.trip_id]
+    for each in together:
+        report.lines.remove(each)
+        audit.record(
+            "report.line_deleted",
+            actor=user,
+            organization_id=report.organization_id,
+            obj=report,
+            line_id=each.id,
+            kind=each.kind.value,
+        )
 
 
 def submit(report: ExpenseReport, user: User) -> None:

@@ -86,7 +86,7 @@ class DayMeals:
     dinner: MealProvision | bool | None = None
 
     def provision(self, meal: Meal) -> MealProvision | None:
-        value = getattr(self, meal.value)
+        value = getattr(self, Meal(meal).value)
         if value is True:
             return MealProvision.FREE
         return value or None
@@ -383,7 +383,7 @@ def calculate_trip(
              "tax_free": "0.00", "taxable": str(paid), "benefit": "0.00", "benefit_meals": []}
         )  # fmt: skip
         for day in days:
-            _add_benefit(year_of(day), trip.meals.get(day, DayMeals()), day, foreign, note)
+            _add_benefit(y, trip.meals.get(day, DayMeals()), day, foreign, note)
         return [years[year].calculation() for year in sorted(years)]
 
     start = trip.assignment_start or first

@@ -52,8 +52,14 @@ def _box_context() -> dict:
 @bp.route("/")
 @admin_required
 def index():
+    from webapp.services import tax_years
+
+    notice = tax_years.next_year_missing(current_user.organization_id, tax_years.today())
     return render_template(
-        "settings/index.html", organization=current_user.organization, **_box_context()
+        "settings/index.html",
+        organization=current_user.organization,
+        year_notice=notice,
+        **_box_context(),
     )
 
 
