@@ -4,6 +4,8 @@ webapp.tenancy): a command that forgot would meet the tenant guard's TenantNotSt
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import click
 from flask import Flask
 
@@ -73,3 +75,125 @@ def register(app: Flask) -> None:
             f"{removed['sessions']} session(s) and {removed['links']} e-mailed link(s) older "
             f"than {data_protection.SESSION_DAYS} days."
         )
+
+    @app.cli.group("tax-year")
+    def tax_year() -> None:
+        """A payroll year's values: prisbasbelopp, mileage, kostförmån and the foreign table."""
+
+    @tax_year.command("set")
+    @click.option("--year", type=int, required=True)
+    @click.option("--prisbasbelopp", "price_base_amount", type=int, required=True)
+    @click.option("--own-car", type=Decimal, required=True, help="Egen bil, kr per mil.")
+    @click.option("--company-car", type=Decimal, required=True, help="Förmånsbil, kr per mil.")
+    @click.option("--electric-company-car", type=Decimal, required=True, help="Elförmånsbil.")
+    @click.option("--benefit-day", type=Decimal, required=True, help="Kostförmån hel dag.")
+    @click.option("--benefit-lunch", type=Decimal, required=True, help="Lunch eller middag.")
+    @click.option("--benefit-breakfast", type=Decimal, required=True, help="Frukost.")
+    @click.option("--org", "org_name", default=None, help="One organization (default: all).")
+    @click.option("--yes", is_flag=True, help="Confirm without asking.")
+    def tax_year_set(
+        year: int,
+        price_base_amount: int,
+        own_car: Decimal,
+        company_car: Decimal,
+        electric_company_car: Decimal,
+        benefit_day: Decimal,
+        benefit_lunch: Decimal,
+        benefit_breakfast: Decimal,
+        org_name: str | None,
+        yes: bool,
+    ) -> None:
+        """Enter a year's values: shows the amounts that follow, asks, then applies them."""
+        from webapp.models import Organization
+        from webapp.services import tax_years
+        from webapp.services.rates import meal_reductions
+
+        data = tax_years.YearValuesInput(
+            year, price_base_amount, own_car, company_car, electric_company_car,
+            benefit_day, benefit_lunch, benefit_breakfast,
+        )  # fmt: skip
+        today = tax_years.today()
+        try:
+            rules = tax_years.check_values(data, today)
+        except tax_years.TaxYearError as exc:
+            raise click.ClickException(str(exc)) from exc
+        dom = rules.domestic
+        meals = meal_reductions(dom)
+        click.echo(f"{year}: prisbasbelopp {price_base_amount} kr gives")
+        click.echo(
+            f"  full day {dom.full_day}, half day {dom.half_day}, night {dom.night}, "
+            f"after 3 months {dom.after_3_months}, after 2 years {dom.after_2_years}"
+        )
+        click.echo(
+            f"  meal reductions: breakfast {meals['breakfast']}, lunch or dinner "
+            f"{meals['lunch_or_dinner']}, lunch and dinner {meals['lunch_and_dinner']}, "
+            f"all three {meals['all_three']}"
+        )
+        click.echo(
+            f"  mileage per mil: own car {own_car}, company car {company_car}, electric "
+            f"company car {electric_company_car}; kostförmån: day {benefit_day}, lunch or "
+            f"dinner {benefit_lunch}, breakfast {benefit_breakfast}"
+        )
+        with all_organizations():
+            query = db.select(Organization).order_by(Organization.id)
+            if org_name:
+                query = query.where(Organization.name == org_name)
+            organizations = list(db.session.scalars(query))
+            if not organizations:
+                raise click.ClickException(f"No organization {org_name!r}.")
+            names = ", ".join(o.name for o in organizations)
+            if not yes and not click.confirm(f"Apply these values for {year} to: {names}?"):
+                click.echo("Nothing changed.")
+                return
+            for organization in organizations:
+                tax_years.save_values(organization.id, data, today)
+            db.session.commit()
+        click.echo(f"Values for {year} apply to {len(organizations)} organization(s).")
+
+    @tax_year.command("import-table")
+    @click.option("--year", type=int, required=True)
+    @click.option("--org", "org_name", required=True, help="The organization.")
+    @click.option("--yes", is_flag=True, help="Save without asking.")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    def tax_year_import_table(year: int, org_name: str, yes: bool, path: str) -> None:
+        """Import Skatteverket's foreign per-diem table (text or CSV) for an organization:
+        shows what was read, asks, then saves it."""
+        from pathlib import Path
+
+        from webapp.models import Organization, Role, User
+        from webapp.services import tax_years
+
+        raw = Path(path).read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252", errors="replace")
+        with all_organizations():
+            organization = db.session.scalar(
+                db.select(Organization).where(Organization.name == org_name)
+            )
+            if organization is None:
+                raise click.ClickException(f"No organization {org_name!r}.")
+            admin = db.session.scalar(
+                db.select(User)
+                .where(User.organization_id == organization.id, User.role == Role.ADMIN)
+                .order_by(User.id)
+                .limit(1)
+            )
+            if admin is None:
+                raise click.ClickException(f"{org_name} has no admin to import as.")
+            preview = tax_years.read_table(organization.id, year, text)
+            click.echo(f"{preview.count} countries with amounts for {year}.")
+            for change in preview.changes:
+                click.echo(f"  {change.name}: {change.before} -> {change.after}")
+            for number, line in preview.reading.not_understood:
+                click.echo(f"  not understood (line {number}): {line}")
+            if not yes and not click.confirm("Save this table?"):
+                click.echo("Nothing changed.")
+                return
+            try:
+                tax_years.import_table(admin, year, text, tax_years.today())
+            except tax_years.TaxYearError as exc:
+                raise click.ClickException(str(exc)) from exc
+            db.session.commit()
+        click.echo(f"Table for {year} saved.")

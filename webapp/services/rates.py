@@ -380,7 +380,7 @@ def _row_from_fields(fields: list[str], year: int) -> ReadRow | None:
             see = see_match.group(1).strip()
         elif (value := _amount(field)) is not None and name:
             amount = value
-        elif not name and re.search(r"[^\W\d_]", field):
+        elif not name and re.search(r"[^\W\d_]", field) and not re.search(r"\d", field):
             name = field
         else:
             return None
@@ -394,6 +394,8 @@ def _row_from_text(line: str) -> ReadRow | None:
     if not match:
         return None
     name = match.group("name").strip().rstrip(",").strip()
+    if re.search(r"\d", name):  # no country's name has digits: a line we do not understand
+        return None
     code = (match.group("code") or "").upper()
     amount = _amount(match.group("amount")) if match.group("amount") else None
     return ReadRow(name, code, amount, (match.group("see") or "").strip())
@@ -422,14 +424,23 @@ def read_published_table(
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     lines = [(n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
     reading = TableReading(year, [], [])
-    if lines and lines[0][1].replace(" ", "").lower().startswith(",".join(FOREIGN_COLUMNS[:2])):
+    brygga = bool(lines) and lines[0][1].replace(" ", "").lower().startswith(
+        ",".join(FOREIGN_COLUMNS[:2])
+    )
+    if brygga:
         lines = lines[1:]
         delimiter: str | None = ","
     else:
         delimiter = _delimiter([line for _, line in lines])
     seen: set[str] = set()
     for index, (number, line) in enumerate(lines):
-        if delimiter is not None:
+        if brygga:  # Brygga's own shape: the reference is a name in the fourth column
+            fields = next(csv.reader([line])) + ["", "", "", ""]
+            name, code, amount_text, see = (f.strip() for f in fields[:4])
+            amount = _amount(amount_text) if amount_text else None
+            ok = name and (amount is not None or (see and not amount_text))
+            row = ReadRow(name, code.upper(), amount, see) if ok else None
+        elif delimiter is not None:
             fields = next(csv.reader([line], delimiter=delimiter))
             if index == 0 and _is_header(fields):
                 continue
