@@ -375,3 +375,77 @@ def test_operator_sees_the_derived_amounts_and_must_confirm(app, people, runner,
     bad = runner.invoke(args=[*args[:5], "5", *args[6:], "--yes"])
     assert bad.exit_code != 0
     assert "Prisbasbeloppet måste vara mellan" in bad.output
+
+
+# --- a trip over New Year, filed as one line -----------------------------------------------------
+
+
+def _year_2027_for(app, org_name):
+    from tests.conftest import get_user
+
+    with app.app_context():
+        org = staff_org(app, org_name)
+        data = tax_years.YearValuesInput(
+            2027, MADE_UP_PBB_2027, D(25), D(12), D("9.50"), D(315), D(126), D(63)
+        )
+        tax_years.save_values(org, data, date(2026, 12, 4))
+        admin = get_user(f"admin@{org_name.split()[0].lower()}.se")
+        table = "Norge NO 1 054\nÖvriga länder och områden 500\n"
+        tax_years.import_table(admin, 2026, table, date(2026, 12, 4))
+        tax_years.import_table(admin, 2027, table.replace("1 054", "1 100"), date(2026, 12, 4))
+        db.session.commit()
+
+
+def test_employee_files_one_trip_over_new_year_and_gets_a_line_per_year(app, people, december_2026):
+    staff = company(people, org="Nyår AB")
+    _year_2027_for(app, "Nyår AB")
+    maria = login(app, staff["maria"])
+    report_id = new_report(maria)
+    response = add_trip(
+        maria, report_id, country="NO", departure_date="2026-12-30", departure_time="07:00",
+        return_date="2027-01-02", return_time="12:00", lodging_paid_by_employer=None,
+        meals=[("2027-01-01", "lunch")],
+        **{"leg-1-country": "SE", "leg-1-date": "2027-01-01", "leg-1-time": "18:00"},
+    )  # fmt: skip
+    assert response.status_code == 302, text_of(response)
+    with app.app_context():
+        from webapp.models import ExpenseLine
+
+        lines = list(db.session.scalars(db.select(ExpenseLine).order_by(ExpenseLine.id)))
+        assert [line.rule_year for line in lines] == [2026, 2027]
+        assert lines[0].trip_id and lines[0].trip_id == lines[1].trip_id
+        assert lines[1].meal_kinds == {"2027-01-01": {"lunch": "free"}}
+        assert [leg["country"] for leg in lines[0].legs] == ["NO", "SE"]
+        # 2026: 30 and 31 December in Norway at 1 054, two nights at 527.
+        assert lines[0].tax_free == D(2108 + 1054)
+        # 2027: 1 January in Norway (1 100 − lunch 35 % = 385), the night in Sweden (155),
+        # home at noon: a domestic half day (155).
+        assert lines[1].tax_free == D(1100 - 385 + 155 + 155)
+        assert lines[1].benefit == D(126)
+    page = text_of(maria.get(f"/reports/{report_id}"))
+    assert "inkomstår 2026" in page and "inkomstår 2027" in page
+    assert "Norge → Sverige" in page
+    assert "Kostförmån <strong>126,00 kr</strong>" in page
+    line_id = lines[0].id
+    deleted = maria.post(f"/reports/{report_id}/lines/{line_id}/delete")
+    assert deleted.status_code == 302
+    with app.app_context():
+        from webapp.models import ExpenseLine
+
+        assert db.session.scalars(db.select(ExpenseLine)).all() == []  # both parts went
+
+
+def test_a_leg_filled_in_part_is_refused(app, people):
+    maria = login(app, company(people, org="Ben AB")["maria"])
+    report_id = new_report(maria)
+    response = add_trip(maria, report_id, **{"leg-1-country": "DK"})
+    assert response.status_code == 422
+    assert "Ange land, datum och tid för varje land på resan." in response.text
+
+
+def test_the_overnight_question_must_be_answered(app, people):
+    maria = login(app, company(people, org="Fråga AB")["maria"])
+    report_id = new_report(maria)
+    response = add_trip(maria, report_id, stayed_overnight=None)
+    assert response.status_code == 422
+    assert "Svara om du övernattade." in response.text
