@@ -51,7 +51,7 @@ PUBLIC |= {"auth.login_code", "auth.forgot_password", "auth.reset_password"}
 PUBLIC |= {"auth.accept_invitation"}
 ADMIN_AREAS = ("/settings/", "/people/", "/audit/", "/transfers/")
 ADMIN_ENDPOINTS = {"reports.ready", "reports.policy", "reports.policy_summary"}
-ADMIN_ENDPOINTS |= {"reports.foreign_tables"}
+ADMIN_ENDPOINTS |= {"reports.foreign_tables", "reports.years"}
 APPROVER_ENDPOINTS = {"reports.approvals", "reports.approve", "reports.reject"}
 APPROVER_ENDPOINTS |= {"reports.reject_line"}
 
