@@ -55,8 +55,11 @@ def test_employee_files_a_report_with_each_kind_and_an_approver_approves_it(
     trip.get_by_label("Hemkomstdag").fill("2026-03-04")
     trip.get_by_label("Hemkomsttid").fill("20:00")
     trip.get_by_label("Arbetsgivaren betalar logi").check()
-    # htmx fetches one row of meal boxes per day once the dates are known.
-    trip.get_by_label("Lunch 2026-03-03").check()
+    trip.get_by_role(
+        "radio", name="Ja", exact=True
+    ).check()  # stayed overnight: asked, not inferred from the dates
+    # htmx fetches one row of meal choices per day once the dates are known.
+    trip.get_by_label("Lunch 2026-03-03").select_option("free")
     trip.get_by_role("button", name="Spara traktamente").click()
     line = page.get_by_role("article", name="Traktamente Mässa")
     line.get_by_text("Beräkning").click()
