@@ -56,3 +56,19 @@ def test_the_dialog_shows_suggestions_but_saves_only_what_the_admin_saves(
     assert '<option value="5100" selected>' in dialog
     with app.app_context():
         assert db.session.scalars(db.select(PayItemSetting)).all() == []
+
+
+def test_kostforman_and_taxable_vehicles_get_their_wage_types():
+    wage_types = [
+        WageType(code="7100", description="Kostförmån frukost"),
+        WageType(code="7101", description="Kostförmån lunch"),
+        WageType(code="7102", description="Kostförmån utrikes lunch"),
+        WageType(code="7200", description="Milersättning motorcykel skattepliktig"),
+        WageType(code="7201", description="Milersättning förmånsbil skattepliktig"),
+    ]
+    suggestions = suggest(wage_types)
+    assert suggestions[PayItem.DOMESTIC_MEAL_BENEFIT_BREAKFAST] == "7100"
+    assert suggestions[PayItem.DOMESTIC_MEAL_BENEFIT_LUNCH] == "7101"
+    assert suggestions[PayItem.FOREIGN_MEAL_BENEFIT_LUNCH] == "7102"
+    assert suggestions[PayItem.MILEAGE_MOTORCYCLE_TAXABLE] == "7200"
+    assert PayItem.MILEAGE_MOPED_TAXABLE not in suggestions

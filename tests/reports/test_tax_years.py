@@ -449,3 +449,37 @@ def test_the_overnight_question_must_be_answered(app, people):
     response = add_trip(maria, report_id, stayed_overnight=None)
     assert response.status_code == 422
     assert "Svara om du övernattade." in response.text
+
+
+def test_every_country_of_an_imported_table_is_offered_with_ovriga_lander(
+    app, people, december_2026
+):
+    staff = company(people, org="Bhutan AB")
+    admin = login(app, staff["admin"])
+    text = "Bhutan BT 900\nÖvriga länder och områden 500\n"  # Bhutan is not in 2024's table
+    assert (
+        admin.post(
+            "/reports/foreign-tables", data={"year": "2027", "text": text, "action": "save"}
+        ).status_code
+        == 302
+    )
+    _year_values_2027(app, "Bhutan AB")
+    maria = login(app, staff["maria"])
+    report_id = new_report(maria)
+    page = maria.get(f"/reports/{report_id}").text
+    assert '<option value="BT">Bhutan</option>' in page
+    assert '<option value="ZZ">Övriga länder och områden</option>' in page
+    response = add_trip(
+        maria, report_id, country="BT", departure_date="2027-03-01", return_date="2027-03-02"
+    )
+    assert response.status_code == 302, text_of(response)
+    assert "Skattefritt <strong>1 800,00 kr</strong>" in text_of(maria.get(f"/reports/{report_id}"))
+
+
+def _year_values_2027(app, org_name):
+    with app.app_context():
+        data = tax_years.YearValuesInput(
+            2027, MADE_UP_PBB_2027, D(25), D(12), D("9.50"), D(315), D(126), D(63)
+        )
+        tax_years.save_values(staff_org(app, org_name), data, date(2026, 12, 4))
+        db.session.commit()
