@@ -74,6 +74,6 @@ def test_admin_replaces_paxml_with_nmbrs_via_the_pen_and_sets_advanced_settings(
     advanced.get_by_role("button", name="Spara").click()
     expect(page.get_by_text("Avancerade inställningar är sparade.")).to_be_visible()
     summary = page.locator("#advanced-summary")
-    expect(summary).to_contain_text("26 av 27 värden skickas.")
+    expect(summary).to_contain_text("35 av 36 värden skickas.")
     summary.get_by_text("Visa alla val").click()
     expect(summary.get_by_role("row", name=re.compile("^Utlägg skickas inte"))).to_be_visible()
