@@ -10,6 +10,27 @@ log = logging.getLogger("jobs.clock")
 TICK_SECONDS = 30
 
 
+def tick(app) -> None:
+    """One tick: the sync schedule (nightly syncs at 02:00 Europe/Stockholm, hourly catch-up and
+    reaping; a pure function of "now", webapp.services.sync.nightly.plan), then the reminder
+    that next year's values are missing (from 1 December, mailed once). Each step spans every
+    organization and says so; one failing does not keep the other from running."""
+    from webapp.extensions import db
+    from webapp.services import sync, tax_years
+    from webapp.tenancy import all_organizations
+
+    steps = (("sync schedule", sync.clock_tick), ("tax-year reminder", tax_years.remind_admins))
+    for name, step in steps:
+        try:
+            with app.app_context(), all_organizations():
+                try:
+                    step()
+                finally:
+                    db.session.remove()
+        except Exception:
+            log.exception("clock %s failed; trying again at the next tick", name)
+
+
 def main() -> None:
     from jobs.context import job_app
 
@@ -19,22 +40,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     log.info("clock started (redis %s)", app.config["REDIS_URL"].rsplit("@", 1)[-1])
     while True:
-        # Nightly syncs at 02:00 Europe/Stockholm, hourly catch-up and reaping: the schedule
-        # itself is a pure function of "now" (webapp.services.sync.nightly.plan).
-        try:
-            from webapp.tenancy import all_organizations
-
-            # The schedule spans every organization, and says so.
-            with app.app_context(), all_organizations():
-                from webapp.extensions import db
-                from webapp.services import sync
-
-                try:
-                    sync.clock_tick()
-                finally:
-                    db.session.remove()
-        except Exception:
-            log.exception("clock tick failed; trying again at the next tick")
+        tick(app)
         if stop.wait(TICK_SECONDS):
             break
     log.info("clock stopped")

@@ -483,3 +483,12 @@ def _year_values_2027(app, org_name):
         )
         tax_years.save_values(staff_org(app, org_name), data, date(2026, 12, 4))
         db.session.commit()
+
+
+def test_the_clock_process_mails_the_reminder_once(app, people, mailbox, december_2026):
+    from jobs.clock import tick
+
+    staff = company(people, org="Klocka AB")
+    tick(app)
+    tick(app)
+    assert [m["Subject"] for m in mailbox.to(staff["admin"])] == ["Brygga behöver värdena för 2027"]

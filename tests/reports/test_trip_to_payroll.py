@@ -13,8 +13,8 @@ from tests.conftest import get_org, get_user
 from tests.reports.helpers import add_trip, new_report, text_of
 from tests.transfers.helpers import add_paxml, send, staff
 from webapp.extensions import db
+from webapp.recipients.paxml.file import schema
 from webapp.services import tax_years
-from webapp.services.paxml import schema
 
 # MADE-UP 2027 values for the test (Skatteverket had not published them): pbb 61 000 → 310.
 MADE_UP_2027 = tax_years.YearValuesInput(

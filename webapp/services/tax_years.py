@@ -412,17 +412,16 @@ def import_table(actor: User, year: int, text: str, today: date) -> ForeignPerDi
 def remind_admins(now: datetime | None = None) -> int:
     """From 1 December, mail each organization's admins once that next year's values are
     missing (the clock calls this every tick). Returns how many organizations were mailed."""
-    now = now or utcnow()
-    today = now.astimezone(STOCKHOLM).date()
-    if not _notice_time(today):
+    day = now.astimezone(STOCKHOLM).date() if now else today()
+    if not _notice_time(day):
         return 0
-    year = today.year + 1
+    year = day.year + 1
     with all_organizations():
         organizations = list(db.session.scalars(db.select(Organization.id)))
     mailed = 0
     for organization_id in organizations:
         with tenant(organization_id):
-            if _remind(organization_id, year, today):
+            if _remind(organization_id, year, day):
                 mailed += 1
     return mailed
 
