@@ -32,7 +32,7 @@ def test_existing_trips_keep_their_data_through_the_tax_years_migration(app):
     from webapp.models import ExpenseLine
 
     with app.app_context():
-        downgrade(revision="0009_accounts")
+        downgrade(revision="0010_in_doubt")
         with db.engine.begin() as conn:
             conn.execute(
                 text("INSERT INTO organization (id, name, created_at, mfa_required) "

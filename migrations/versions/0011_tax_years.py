@@ -7,8 +7,8 @@ Existing per-diem lines keep their frozen calculation; they get what the new col
 them: an overnight stay when they span two dates (as the old calculation assumed) and one leg in
 their country.
 
-Revision ID: 0010_tax_years
-Revises: 0009_accounts
+Revision ID: 0011_tax_years
+Revises: 0010_in_doubt
 Create Date: 2026-12-04 17:05:00
 
 """
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0010_tax_years"
-down_revision = "0009_accounts"
+revision = "0011_tax_years"
+down_revision = "0010_in_doubt"
 branch_labels = None
 depends_on = None
 
