@@ -30,6 +30,7 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 from webapp.extensions import Model
 from webapp.models.base import TimestampMixin, string_enum
 from webapp.models.organization import Organization, User
+from webapp.payitems import INFO, PayItem
 
 
 class ReportStatus(enum.StrEnum):
@@ -165,7 +166,12 @@ class ExpenseLine(TimestampMixin, Model):
     @property
     def benefit(self) -> Decimal:
         """Kostförmån on this line: a taxable value for payroll, not money paid out."""
-        return sum((p.amount for p in self.pay_parts() if p.benefit), Decimal("0.00"))
+        values = (
+            Decimal(part["amount"])
+            for part in self.parts or []
+            if INFO[PayItem(part["item"])].benefit
+        )
+        return sum(values, Decimal("0.00"))
 
     @property
     def amount(self) -> Decimal | None:
@@ -246,7 +252,7 @@ class ForeignPerDiemTable(TimestampMixin, Model):
     __table_args__ = (UniqueConstraint("organization_id", "year"),)
 
 
-class TaxYearValues(TimestampMixin, db.Model):
+class TaxYearValues(TimestampMixin, Model):
     """A year's values that Brygga does not ship, entered and confirmed by an admin (or an
     operator with `flask tax-year set`): the prisbasbelopp (the domestic per diem follows from
     it), the mileage amounts and the kostförmån values, in öre."""
@@ -271,7 +277,7 @@ class TaxYearValues(TimestampMixin, db.Model):
     __table_args__ = (UniqueConstraint("organization_id", "year"),)
 
 
-class TaxYearReminder(TimestampMixin, db.Model):
+class TaxYearReminder(TimestampMixin, Model):
     """The clock mailed the organization's admins that a year's values are missing (once)."""
 
     __tenant__ = "organization_id"  # the tenant guard filters on it (webapp.tenancy)

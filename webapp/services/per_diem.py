@@ -400,12 +400,12 @@ def calculate_trip(
         )
         kind = "half" if half else "full"
         stage = _stage(day, start)
-        day_max, paid = _day_amounts(kind, stage, rules, policy, base)
+        day_max, set_amount = _day_amounts(kind, stage, rules, policy, base)
         if not trip.far_from_home:
             day_max = ZERO
         if foreign:
-            paid = day_max * policy.foreign_percent / HUNDRED
-        paid = to_money(day_max if paid is None else paid)
+            set_amount = day_max * policy.foreign_percent / HUNDRED
+        paid = to_money(day_max if set_amount is None else set_amount)
         day_meals = trip.meals.get(day, DayMeals())
         meals = day_meals.meals()
         percents = rules.meal_percent_foreign if foreign else rules.meal_percent_domestic

@@ -368,8 +368,8 @@ def read_table(organization_id: int, year: int, text: str) -> TablePreview:
     if len(text) > MAX_TABLE_CHARS:
         raise TaxYearError(_("Texten är för lång för en tabell över normalbelopp."))
     codes = {name: code for code, name in known_countries()}
-    for table in imported_tables(organization_id):
-        codes.update({name: code for code, name in table.names.items()})
+    for imported in imported_tables(organization_id):
+        codes.update({name: code for code, name in imported.names.items()})
     reading = read_published_table(text, year, codes)
     table = reading.table
     previous = foreign_table_for(organization_id, year - 1)
