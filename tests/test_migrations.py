@@ -30,6 +30,7 @@ def test_existing_trips_keep_their_data_through_the_tax_years_migration(app):
     from sqlalchemy import text
 
     from webapp.models import ExpenseLine
+    from webapp.services.pay_parts import parts_of
 
     with app.app_context():
         downgrade(revision="0010_in_doubt")
@@ -79,7 +80,7 @@ def test_existing_trips_keep_their_data_through_the_tax_years_migration(app):
             ).all()
             assert (trip.tax_free_ore, trip.rule_year, trip.description) == (79500, 2026, "Mässa")
             assert trip.meals == {"2026-03-03": ["lunch"]}
-            assert trip.pay_parts()[0].amount == 900
+            assert parts_of(trip)[0].amount == 900
             assert trip.stayed_overnight is True and one_day.stayed_overnight is False
             assert trip.legs == [
                 {"country": "SE", "from": "2026-03-02T07:00", "to": "2026-03-04T20:00"}
