@@ -5,7 +5,7 @@ import re
 from playwright.sync_api import expect
 
 from sandbox.data import DEMO_TOKEN, DEMO_USERNAME, OTHER_TOKEN, OTHER_USERNAME
-from webapp.models import Role
+from webapp.models import Role, User
 
 
 def open_settings(page, live_server):
@@ -77,3 +77,57 @@ def test_admin_replaces_paxml_with_nmbrs_via_the_pen_and_sets_advanced_settings(
     expect(summary).to_contain_text("35 av 36 värden skickas.")
     summary.get_by_text("Visa alla val").click()
     expect(summary.get_by_role("row", name=re.compile("^Utlägg skickas inte"))).to_be_visible()
+
+
+def test_admin_maps_an_employee_by_hand_and_the_mapping_survives_reload_and_resave(
+    app, page, live_server, people, login, nmbrs_sandbox
+):
+    """Issue 12, item 1: the chosen person once reached the browser as escaped text, so the
+    row showed "– ingen –" after a reload and saving it again erased the mapping."""
+    from webapp.extensions import db
+    from webapp.models import PayrollEmployee, ReportRecipient
+
+    login(people.user(Role.ADMIN))
+    people.user(Role.EMPLOYEE, email="johan@testbolaget.se", employee_number="77", name="Johan")
+    people.user(Role.EMPLOYEE, email="lisa@testbolaget.se", name="Lisa")
+    open_settings(page, live_server)
+    page.get_by_role("link", name="Lägg till rapportmottagare").click()
+    page.get_by_role("dialog").get_by_role("link", name=re.compile("^Nmbrs")).click()
+    dialog = page.get_by_role("dialog", name="Anslut Nmbrs")
+    dialog.get_by_label("E-postadress du loggar in i Nmbrs med").fill(OTHER_USERNAME)
+    dialog.get_by_label("API-nyckel").fill(OTHER_TOKEN)
+    dialog.get_by_role("button", name="Kontrollera och spara").click()
+    expect(page.locator("#recipient-box").get_by_text("Nmbrs – Grannbolaget AB")).to_be_visible()
+    with app.app_context():
+        recipient = db.session.scalar(db.select(ReportRecipient))
+        row = PayrollEmployee(
+            recipient_id=recipient.id, nmbrs_id=43, code="43", description="Johan Karlsson"
+        )
+        db.session.add(row)
+        db.session.commit()
+        recipient_id, row_id = recipient.id, row.id
+
+    page.goto(f"{live_server}/settings/recipients/{recipient_id}?tab=employees")
+    person = page.get_by_label("Person för Johan Karlsson")
+    person.select_option(label="Johan (77)")
+    page.get_by_role("row", name=re.compile("Johan Karlsson")).get_by_role(
+        "button", name="Spara"
+    ).click()
+    expect(page.get_by_text("Kopplingen är sparad.")).to_be_visible()
+
+    page.reload()
+    person = page.get_by_label("Person för Johan Karlsson")
+    expect(person.locator("option:checked")).to_have_text("Johan (77)")
+    assert "&lt;option" not in page.content()
+    page.get_by_role("row", name=re.compile("Johan Karlsson")).get_by_role(
+        "button", name="Spara"
+    ).click()  # saved again, unchanged
+    expect(page.get_by_text("Kopplingen är sparad.")).to_be_visible()
+    page.reload()
+    expect(page.get_by_label("Person för Johan Karlsson").locator("option:checked")).to_have_text(
+        "Johan (77)"
+    )
+    with app.app_context():
+        employee = db.session.get(PayrollEmployee, row_id)
+        johan = db.session.scalar(db.select(User).where(User.email == "johan@testbolaget.se"))
+        assert (employee.user_id, employee.mapping_source) == (johan.id, "manual")

@@ -181,3 +181,22 @@ def test_the_token_never_reaches_html_logs_or_the_audit_log(
         events = db.session.scalars(db.select(AuditEvent)).all()
         assert {e.action for e in events} >= {"recipient.created", "auth.login"}
         assert all(OTHER_TOKEN not in repr(e.details) for e in events)
+
+
+def test_an_employee_without_a_number_is_never_matched_to_a_person_without_one(
+    app, people, nmbrs_recipient
+):
+    """Issue 12, item 1 / issue 17, item 2: Nmbrs may list an employee without a number (an
+    applicant); a blank number matches nobody, also not a person whose number is blank."""
+    people.user(Role.EMPLOYEE, email="blank@testbolaget.se", employee_number="  ", name="Blank")
+    with app.app_context():
+        from webapp.models import ReportRecipient
+
+        db.session.add(
+            PayrollEmployee(recipient_id=nmbrs_recipient, nmbrs_id=9, code="",
+                            description="Sökande Utan Nummer")
+        )  # fmt: skip
+        db.session.commit()
+        assert employee_mapping.rematch(db.session.get(ReportRecipient, nmbrs_recipient)) == 0
+        db.session.commit()
+        assert db.session.scalar(db.select(PayrollEmployee.user_id)) is None

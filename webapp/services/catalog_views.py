@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from markupsafe import Markup
 from sqlalchemy import func, literal, or_, union_all
 
 from webapp.extensions import db
@@ -73,22 +72,17 @@ def table(recipient: ReportRecipient, tab: str, query: str = "") -> list:
     return list(db.session.execute(stmt))
 
 
-class UserOptions:
-    """The `<option>`s of the employees tab's person select, built once per page instead of
-    once per row (500 rows × every person of the organization)."""
+@dataclass(frozen=True)
+class PersonChoice:
+    """One person in the employees tab's select: the template renders the `<option>`s."""
 
-    def __init__(self, users) -> None:
-        parts = []
-        for u in users:
-            label = f"{u.name} ({u.employee_number})" if u.employee_number else u.name
-            parts.append(Markup('<option value="{}">{}</option>').format(u.id, label))
-        self.html = Markup("").join(parts)
+    id: int
+    label: str
 
-    def selecting(self, user_id: int | None) -> Markup:
-        if not user_id:
-            return self.html
-        return Markup(
-            self.html.replace(
-                f'<option value="{user_id}">', f'<option value="{user_id}" selected>', 1
-            )
-        )
+
+def person_choices(users) -> list[PersonChoice]:
+    """The people an Nmbrs employee can be mapped to, labelled as the select shows them."""
+    return [
+        PersonChoice(u.id, f"{u.name} ({u.employee_number})" if u.employee_number else u.name)
+        for u in users
+    ]

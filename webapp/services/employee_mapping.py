@@ -25,7 +25,11 @@ def rematch(recipient: ReportRecipient) -> int:
             User.organization_id == recipient.organization_id, User.employee_number.is_not(None)
         )
     ).all()
-    by_number = {normalise_number(u.employee_number): u.id for u in users}
+    # A blank number is no number: an employee without one (an applicant, say) is never
+    # matched to a person whose number is blank too.
+    by_number = {
+        key: u.id for u in users if (key := normalise_number(u.employee_number)) is not None
+    }
     # Plain rows and one bulk update: a sync re-matches thousands of employees at a time.
     db.session.flush()
     employees = db.session.execute(
@@ -41,7 +45,8 @@ def rematch(recipient: ReportRecipient) -> int:
     for employee in employees:
         if employee.mapping_source == "manual":
             continue
-        user_id = None if employee.archived else by_number.get(normalise_number(employee.code))
+        key = normalise_number(employee.code)
+        user_id = None if employee.archived or key is None else by_number.get(key)
         if employee.user_id != user_id:
             changes.append(
                 {

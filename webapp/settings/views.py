@@ -209,7 +209,7 @@ def _catalog_context(recipient: ReportRecipient, tab: str) -> dict:
             .where(User.organization_id == recipient.organization_id)
             .order_by(User.name)
         ).all()
-        context["mapping_options"] = catalog_views.UserOptions(users)
+        context["people"] = catalog_views.person_choices(users)
         context["unmatched_users"] = employee_mapping.unmatched_users(recipient)
     return context
 
