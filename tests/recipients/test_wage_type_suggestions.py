@@ -72,3 +72,89 @@ def test_kostforman_and_taxable_vehicles_get_their_wage_types():
     assert suggestions[PayItem.FOREIGN_MEAL_BENEFIT_LUNCH] == "7102"
     assert suggestions[PayItem.MILEAGE_MOTORCYCLE_TAXABLE] == "7200"
     assert PayItem.MILEAGE_MOPED_TAXABLE not in suggestions
+
+
+def _suggested_names(names: list[str]) -> dict[PayItem, str]:
+    wage_types = [WageType(code=str(7000 + i), description=n) for i, n in enumerate(names)]
+    by_code = {w.code: w.description for w in wage_types}
+    return {item: by_code[code] for item, code in suggest(wage_types).items()}
+
+
+def test_names_without_the_vehicle_or_glued_together_are_suggested_too():
+    """Issue 12, item 11: an account Brygga had never seen names its wage types plainly."""
+    suggested = _suggested_names(
+        [
+            "Milersättning skattefri",
+            "Milersättning skattepliktig",
+            "Milersättning förmånsbil skattefri",
+            "Nattraktamente",
+            "Heldagstraktamente skattefritt",
+            "Traktamente heldag skattepliktigt",
+            "Halvdagstraktamente",
+            "Utlandstraktamente heldag",
+        ]
+    )
+    assert suggested == {
+        PayItem.MILEAGE_OWN_CAR_TAX_FREE: "Milersättning skattefri",
+        PayItem.MILEAGE_OWN_CAR_TAXABLE: "Milersättning skattepliktig",
+        PayItem.MILEAGE_COMPANY_CAR_TAX_FREE: "Milersättning förmånsbil skattefri",
+        PayItem.DOMESTIC_NIGHT_TAX_FREE: "Nattraktamente",
+        PayItem.DOMESTIC_FULL_DAY_TAX_FREE: "Heldagstraktamente skattefritt",
+        PayItem.DOMESTIC_FULL_DAY_TAXABLE: "Traktamente heldag skattepliktigt",
+        PayItem.DOMESTIC_HALF_DAY_TAX_FREE: "Halvdagstraktamente",
+        PayItem.FOREIGN_FULL_DAY_TAX_FREE: "Utlandstraktamente heldag",
+    }
+
+
+def test_the_most_specific_name_wins_and_no_wage_type_serves_two_values_by_accident():
+    suggested = _suggested_names(
+        [
+            "Milersättning",
+            "Milersättning egen bil skattefri",
+            "Måltidsavdrag frukost lunch middag",
+            "Traktamente heldag och halvdag skattefri",
+        ]
+    )
+    assert suggested[PayItem.MILEAGE_OWN_CAR_TAX_FREE] == "Milersättning egen bil skattefri"
+    meals = [
+        PayItem.DOMESTIC_MEAL_REDUCTION_BREAKFAST,
+        PayItem.DOMESTIC_MEAL_REDUCTION_LUNCH,
+        PayItem.DOMESTIC_MEAL_REDUCTION_DINNER,
+    ]
+    assert [suggested.get(item) for item in meals].count("Måltidsavdrag frukost lunch middag") == 1
+    # A name for two kinds of day fits neither clearly.
+    assert "Traktamente heldag och halvdag skattefri" not in suggested.values()
+    # Across the sandbox's wage model, only the declared sharing repeats a wage type.
+    codes = suggest(demo_wage_types())
+    shared = {code for code in codes.values() if list(codes.values()).count(code) > 1}
+    assert {item for item, code in codes.items() if code in shared} == {
+        PayItem.MILEAGE_COMPANY_CAR_TAXABLE,
+        PayItem.MILEAGE_ELECTRIC_CAR_TAXABLE,
+    }
+
+
+def test_the_summary_counts_a_value_without_wage_type_as_not_sent(
+    app, client, admin, nmbrs_sandbox
+):
+    """The recipient view once said "27 av 27 värden skickas" beside "14 saknar löneart och
+    skickas inte"."""
+    from webapp.extensions import db
+
+    from .helpers import active, add_single_company_nmbrs
+
+    add_single_company_nmbrs(client)
+    [recipient] = active(app)
+    with app.app_context():
+        db.session.add(
+            WageType(recipient_id=recipient.id, nmbrs_id=5500, code="5500", description="Utlägg")
+        )
+        db.session.commit()
+    form = {f"include-{item.value}": "on" for item in PayItem}
+    form["wage-outlay"] = "5500"
+    assert client.post(f"/settings/recipients/{recipient.id}/advanced", data=form).status_code in (
+        200,
+        302,
+    )
+    page = client.get(f"/settings/recipients/{recipient.id}").text
+    assert "1 av 36 värden skickas." in page
+    assert "35 saknar löneart och skickas inte förrän en väljs" in page

@@ -147,13 +147,17 @@ def by_item(rows_: list[Row]) -> dict[PayItem, Row]:
     return {row.info.item: row for row in rows_}
 
 
-def summary(rows_: list[Row]) -> dict[str, int]:
-    """Counts for the recipient view: how many values are sent, and how many lack a wage type."""
-    sent = [r for r in rows_ if r.included]
+def summary(recipient: ReportRecipient, rows_: list[Row]) -> dict[str, int]:
+    """Counts for the recipient view: how many values are sent, and how many would be but lack
+    the wage type a kind with catalogues (Nmbrs) needs (those are not sent, so they are not
+    counted as sent)."""
+    included = [r for r in rows_ if r.included]
+    needs_wage_type = kind_of(recipient).has_catalogues
+    without = sum(1 for r in included if not r.wage_code) if needs_wage_type else 0
     return {
-        "sent": len(sent),
+        "sent": len(included) - without,
         "total": len(rows_),
-        "without_wage_type": sum(1 for r in sent if not r.wage_code),
+        "without_wage_type": without,
     }
 
 
