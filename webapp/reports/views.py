@@ -75,6 +75,7 @@ def _report_context(report, forms=None, open_kind=None, error=None):
         "days": trip_days(trip.departure_date.data, trip.return_date.data),
         "meals": parse_meals(trip, request.form) if request.method == "POST" else {},
         "cost_centers": service.cost_center_choices(report.organization_id),
+        "warning": _entry_warning(report, forms[LineKind.OUTLAY].cost_center.data),
         "reason_form": ReasonForm(formdata=None),
         "is_owner": report.employee_id == current_user.id,
         "country_name": country_name,
@@ -155,6 +156,10 @@ def add_line(report_id: int, kind: str):
         )
     db.session.commit()
     flash(_("Raden är sparad."), "success")
+    if line_kind == LineKind.OUTLAY and (
+        code := service.unknown_cost_center(report.organization_id, form.cost_center.data)
+    ):
+        flash(_cost_center_warning(code), "error")
     if htmx:
         return render_template("reports/_report.html", **_report_context(report))
     return redirect(url_for("reports.show", report_id=report.id))
@@ -216,6 +221,28 @@ def trip_meals(report_id: int):
         form=form,
         days=trip_days(form.departure_date.data, form.return_date.data),
         meals={},
+    )
+
+
+@bp.route("/<int:report_id>/cost-center")
+@login_required
+def cost_center_hint(report_id: int):
+    """A warning under the outlay's cost center field, fetched by htmx as the employee types."""
+    report = service.get_report(_user(), report_id)
+    warning = _entry_warning(report, request.args.get("outlay-cost_center"))
+    return render_template("reports/_cost_center_hint.html", warning=warning)
+
+
+def _entry_warning(report, code: str | None) -> str | None:
+    code = service.unknown_cost_center(report.organization_id, code)
+    return _cost_center_warning(code) if code else None
+
+
+def _cost_center_warning(code: str) -> str:
+    return _(
+        "Kostnadsstället %(code)s finns inte i Nmbrs. Välj ett ur listan, annars skickas raden "
+        "utan kostnadsställe.",
+        code=code,
     )
 
 

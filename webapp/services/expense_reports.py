@@ -126,10 +126,8 @@ def transfer_parts(report: ExpenseReport) -> list[tuple[ExpenseLine, list[PayPar
     return [(line, parts_of(line)) for line in report.active_lines]
 
 
-def cost_center_choices(organization_id: int) -> list[tuple[str, str]]:
-    """(code, label) of the cost centers synced from the organization's active Nmbrs recipients;
-    codes already used in its lines are kept as choices too (a PAXml-only organization has no
-    synced list)."""
+def _synced_cost_centers(organization_id: int) -> dict[str, str]:
+    """code → label of the cost centers synced from the organization's active recipients."""
     synced = db.session.execute(
         db.select(CostCenter.code, CostCenter.description)
         .join(ReportRecipient, CostCenter.recipient_id == ReportRecipient.id)
@@ -140,7 +138,20 @@ def cost_center_choices(organization_id: int) -> list[tuple[str, str]]:
         )
         .distinct()
     ).all()
-    choices = {code: f"{code} {description}".strip() for code, description in synced}
+    return {code: f"{code} {description}".strip() for code, description in synced}
+
+
+def _by_code(choices: dict[str, str]) -> list[tuple[str, str]]:
+    return sorted(choices.items(), key=lambda c: (len(c[0]), c[0]))
+
+
+def cost_center_choices(organization_id: int) -> list[tuple[str, str]]:
+    """(code, label) of the cost centers an outlay can name: those synced from the
+    organization's recipient when it has any (payroll knows no others); otherwise, for an
+    organization without a synced list (PAXml only), the codes already used in its lines."""
+    synced = _synced_cost_centers(organization_id)
+    if synced:
+        return _by_code(synced)
     used = db.session.scalars(
         db.select(ExpenseLine.cost_center_code)
         .join(ExpenseReport)
@@ -150,20 +161,31 @@ def cost_center_choices(organization_id: int) -> list[tuple[str, str]]:
         )
         .distinct()
     )
-    for code in used:
-        choices.setdefault(code, code)
-    return sorted(choices.items(), key=lambda c: (len(c[0]), c[0]))
+    return _by_code({code: code for code in used})
+
+
+def unknown_cost_center(organization_id: int, code: str | None) -> str | None:
+    """The code, cleaned, when the organization's recipient has synced cost centers and this
+    is not one of them (payroll would get the line without a cost center); else None."""
+    code = (code or "").strip()
+    if not code:
+        return None
+    synced = _synced_cost_centers(organization_id)
+    return code if synced and code not in synced else None
 
 
 def default_cost_center(user: User) -> str | None:
-    """The cost center the employee used last."""
-    return db.session.scalar(
+    """The cost center the employee used last, unless payroll no longer knows it."""
+    code = db.session.scalar(
         db.select(ExpenseLine.cost_center_code)
         .join(ExpenseReport)
         .where(ExpenseReport.employee_id == user.id, ExpenseLine.cost_center_code.is_not(None))
         .order_by(ExpenseLine.id.desc())
         .limit(1)
     )
+    if code is None or unknown_cost_center(user.organization_id, code):
+        return None
+    return code
 
 
 # --- the organization's policy and foreign tables ----------------------------------------------
