@@ -133,3 +133,39 @@ def test_admin_maps_an_employee_by_hand_and_the_mapping_survives_reload_and_resa
         employee = db.session.get(PayrollEmployee, row_id)
         johan = db.session.scalar(db.select(User).where(User.email == "johan@testbolaget.se"))
         assert (employee.user_id, employee.mapping_source) == (johan.id, "manual")
+
+
+def test_a_click_that_meets_a_404_or_403_says_so_on_the_page(
+    app, page, live_server, people, login, nmbrs_sandbox
+):
+    """Issue 12, item 9: htmx swaps no error response, so such a click once showed nothing."""
+    from webapp.extensions import db
+    from webapp.models import RecipientStatus, ReportRecipient
+
+    admin = people.user(Role.ADMIN)
+    login(admin)
+    open_settings(page, live_server)
+    page.get_by_role("link", name="Lägg till rapportmottagare").click()
+    page.get_by_role("dialog").get_by_role("link", name=re.compile("^PAXml-fil")).click()
+    paxml = page.get_by_role("dialog", name="Lägg till PAXml-fil")
+    paxml.get_by_label("Namn i listan").fill("Lönefil Crona")
+    paxml.get_by_role("button", name="Spara").click()
+    page.locator("#recipient-box").get_by_text("Lönefil Crona").click()
+    expect(page.get_by_role("heading", name="Lönefil Crona")).to_be_visible()
+
+    # Meanwhile another admin removes the recipient: the pen's dialog no longer exists.
+    with app.app_context():
+        db.session.scalar(db.select(ReportRecipient)).status = RecipientStatus.REMOVED
+        db.session.commit()
+    page.get_by_role("link", name="Ändra avancerade inställningar").click()
+    error = page.locator("#htmx-error").get_by_role("alert")
+    expect(error).to_contain_text("Sidan finns inte")
+    expect(error).to_contain_text("finns inte, eller tillhör en annan organisation")
+
+    # And a right taken away while the page is open: the admin is now an employee.
+    page.goto(f"{live_server}/settings/")
+    with app.app_context():
+        db.session.scalar(db.select(User).where(User.email == admin)).role = Role.EMPLOYEE
+        db.session.commit()
+    page.get_by_role("link", name="Lägg till rapportmottagare").click()
+    expect(page.locator("#htmx-error").get_by_role("alert")).to_contain_text("Ingen behörighet")

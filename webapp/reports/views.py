@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from io import BytesIO
 
-from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -140,7 +140,7 @@ def add_line(report_id: int, kind: str):
     try:
         line_kind = LineKind(kind)
     except ValueError:
-        return render_template("errors/error.html", code=404), 404
+        abort(404)
     form = _new_form(line_kind)
     forms = _line_forms(**{line_kind: form})
     if request.form.get("action") == "days":  # no JavaScript: show the meal grid, save nothing
@@ -262,7 +262,7 @@ def receipt(report_id: int, line_id: int):
     report = service.get_report(_user(), report_id)
     line = service.get_line(report, line_id)
     if line.receipt is None:
-        return render_template("errors/error.html", code=404), 404
+        abort(404)
     response = send_file(
         BytesIO(line.receipt.data),
         mimetype=line.receipt.content_type,

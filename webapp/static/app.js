@@ -31,3 +31,10 @@ document.addEventListener("submit", (event) => {
   const message = event.target.getAttribute("data-confirm");
   if (message && !window.confirm(message)) event.preventDefault();
 }, true);
+
+// An error an htmx request met is shown in #htmx-error (webapp/main/errors.py); the next
+// request starts without it.
+document.addEventListener("htmx:beforeRequest", () => {
+  const region = document.getElementById("htmx-error");
+  if (region) region.innerHTML = "";
+});
