@@ -13,6 +13,7 @@ from tests.transfers.helpers import (
     company_id,
     connect_nmbrs,
     staff,
+    stored,
 )
 from webapp.models import Role
 from webapp.payitems import PayItem
@@ -82,3 +83,21 @@ def test_a_past_period_is_locked_until_the_admin_confirms_it(app, people, nmbrs_
     confirmed = preview(s.admin, rid, [report], year=2026, period=10, confirm_past="y")
     assert reasons(confirmed) == [] and "Skickas (1 rader, 750,00 kr)" in confirmed
     assert 'name="confirm_past" value="y">' in confirmed  # carried to Skicka
+
+
+def test_when_nmbrs_is_down_at_the_preview_it_says_so_and_that_nothing_was_sent(
+    app, people, nmbrs_sandbox, fast
+):
+    """Issue 12, item 15: the preview once said "Inget har skickats som inte redan
+    bekräftats…", a sending error's words, while nothing was being sent."""
+    s = staff(app, people)
+    rid = connect_nmbrs(app, s.admin)
+    report = approved_report(s, "maria", km="300", outlay="")
+    nmbrs_sandbox.state.set_failure("html503")
+    page = preview(s.admin, rid, [report])
+    assert (
+        "Nmbrs kunde inte nås just nu, så Brygga kunde inte läsa den aktuella löneperioden. "
+        "Inget har skickats." in page
+    )
+    assert "som inte redan bekräftats" not in page
+    assert stored(nmbrs_sandbox) == []

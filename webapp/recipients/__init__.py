@@ -66,11 +66,13 @@ class DeliveryFailed(Exception):
 
 
 class RemoteProblem(Exception):
-    """The payroll system could not answer a question (its current period, say)."""
+    """The payroll system could not answer a question (its current period, say);
+    `unreachable` when it could not be reached at all (down, or not answering)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
         super().__init__(message)
         self.user_message = message
+        self.unreachable = unreachable
 
 
 class Planner(Protocol):

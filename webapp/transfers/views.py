@@ -71,9 +71,23 @@ def _period(form: ChooseForm, recipient, problems: list[str]):
     try:
         current = service.current_period(recipient)
     except RemoteProblem as exc:
-        problems.append(
-            _("Brygga kunde inte läsa Nmbrs aktuella löneperiod: %(why)s", why=exc.user_message)
-        )
+        if exc.unreachable:
+            # Nothing is being sent at the preview: say so, not a sending error's words.
+            problems.append(
+                _(
+                    "%(system)s kunde inte nås just nu, så Brygga kunde inte läsa den aktuella "
+                    "löneperioden. Inget har skickats. Försök igen om en stund, eller välj "
+                    "period själv.",
+                    system=kind_of(recipient).name,
+                )
+            )
+        else:
+            problems.append(
+                _(
+                    "Brygga kunde inte läsa Nmbrs aktuella löneperiod: %(why)s",
+                    why=exc.user_message,
+                )
+            )
     if form.year.data and form.period.data:
         return service.PayrollPeriod(form.year.data, form.period.data), current
     return current, current

@@ -51,6 +51,8 @@ class NmbrsKind:
     def current_period(self, recipient: ReportRecipient) -> PayrollPeriod | None:
         try:
             return current_period(recipient)
+        except NmbrsUnavailable as exc:
+            raise RemoteProblem(exc.user_message, unreachable=True) from exc
         except NmbrsError as exc:
             raise RemoteProblem(exc.user_message) from exc
 
