@@ -205,3 +205,7 @@ def line_statuses(app, transfer_id: int) -> list[LineStatus]:
                 .order_by(TransferLine.id)
             )
         )
+
+
+# The confirmation *Ångra* asks for first (issue 12, item 10).
+CONFIRMED = {"confirmed": "yes"}

@@ -7,6 +7,7 @@ import re
 from tests.reports.helpers import text_of
 from tests.sync.helpers import work
 from tests.transfers.helpers import (
+    CONFIRMED,
     approved_report,
     company_id,
     connect_nmbrs,
@@ -122,7 +123,7 @@ def test_a_past_period_confirmed_by_the_admin_is_sent_unprotected_and_cannot_be_
     assert stored(nmbrs_sandbox) == [(1001, 5100, "750.00", None, 11)]
     page = text_of(s.admin.get(url))
     assert "passerad period, bekräftad" in page
-    undo = text_of(s.admin.post(url + "/undo", follow_redirects=True))
+    undo = text_of(s.admin.post(url + "/undo", data=CONFIRMED, follow_redirects=True))
     assert "Perioden 2026-11 är inte längre öppen i Nmbrs" in undo
     assert stored(nmbrs_sandbox) == [(1001, 5100, "750.00", None, 11)]
 
@@ -144,7 +145,7 @@ def test_undo_deletes_the_components_and_puts_the_reports_back(app, people, nmbr
     url = transfer_url(send(s.admin, rid, reports))
     work(app)
     assert len(stored(nmbrs_sandbox)) == 4
-    assert s.admin.post(url + "/undo").status_code == 302
+    assert s.admin.post(url + "/undo", data=CONFIRMED).status_code == 302
     work(app)
     assert stored(nmbrs_sandbox) == [(1001, 1000, "30000.00", None, 11)]
     page = text_of(s.admin.get(url))
@@ -159,3 +160,37 @@ def test_undo_deletes_the_components_and_puts_the_reports_back(app, people, nmbr
     assert len(stored(nmbrs_sandbox)) == 4
     history = text_of(s.admin.get(f"/transfers/recipients/{rid}"))
     assert "Ångrad" in history and "Skickad" in history
+
+
+def test_undo_asks_first_naming_the_lines_the_people_and_the_period(
+    app, people, nmbrs_sandbox, fast
+):
+    """Issue 12, item 10: *Ångra* once deleted the lines in Nmbrs at one click."""
+    s = staff(app, people)
+    rid = connect_nmbrs(app, s.admin)
+    reports = [
+        approved_report(s, "maria", km="300", outlay="1 234,50", cc="200"),
+        approved_report(s, "johan", km="120", outlay="", title="Leverantör"),
+    ]
+    url = transfer_url(send(s.admin, rid, reports))
+    work(app)
+    assert len(stored(nmbrs_sandbox)) == 3
+    page = s.admin.get(url).text
+    assert f'hx-get="{url}/undo"' in page  # Ångra opens the confirmation
+
+    dialog = text_of(s.admin.get(url + "/undo", headers={"HX-Request": "true"}))
+    assert "Ångra överföringen?" in dialog
+    assert "3 rader tas bort ur Nmbrs, period 2026-11, för:" in dialog
+    assert "Johan Anställd" in dialog and "Maria Anställd" in dialog
+    assert "Ångra och ta bort 3 rader" in dialog
+
+    # A post without the confirmation (an old page, a stray click) only asks again.
+    again = s.admin.post(url + "/undo")
+    assert again.status_code == 200 and "3 rader tas bort ur Nmbrs" in text_of(again)
+    work(app)
+    assert len(stored(nmbrs_sandbox)) == 3
+    assert transfers(app)[0].status == TransferStatus.SUCCEEDED
+
+    assert s.admin.post(url + "/undo", data=CONFIRMED).status_code == 302
+    work(app)
+    assert stored(nmbrs_sandbox) == []

@@ -9,7 +9,14 @@ import pytest
 from lxml import etree
 
 from tests.reports.helpers import text_of
-from tests.transfers.helpers import add_paxml, approved_report, report_status, send, staff
+from tests.transfers.helpers import (
+    CONFIRMED,
+    add_paxml,
+    approved_report,
+    report_status,
+    send,
+    staff,
+)
 from webapp.models import ReportStatus
 
 SHARED_XSD = (
@@ -96,7 +103,7 @@ def test_undo_of_a_file_puts_the_reports_back(app, people):
     report = approved_report(s, "maria")
     url = send(s.admin, rid, [report]).headers["Location"]
     download(s.admin, url)
-    page = text_of(s.admin.post(url + "/undo", follow_redirects=True))
+    page = text_of(s.admin.post(url + "/undo", data=CONFIRMED, follow_redirects=True))
     assert "Överföringen är ångrad" in page
     assert report_status(app, report) == ReportStatus.APPROVED
     assert s.admin.post(url + "/file").status_code == 404

@@ -19,6 +19,7 @@ from flask_login import current_user
 from webapp.extensions import htmx
 from webapp.permissions import admin_required
 from webapp.recipients import RemoteProblem, kind_of
+from webapp.responses import finish, render_dialog
 from webapp.services import recipients as recipients_service
 from webapp.services import transfer as service
 from webapp.transfers.forms import ChooseForm, SendForm
@@ -212,10 +213,23 @@ def resolve(transfer_id: int, line_id: int):
     return redirect(url_for("transfers.show", transfer_id=transfer.id))
 
 
-@bp.route("/<int:transfer_id>/undo", methods=["POST"])
+@bp.route("/<int:transfer_id>/undo", methods=["GET", "POST"])
 @admin_required
 def undo(transfer_id: int):
+    """*Ångra*: first a confirmation naming what is taken back (GET, or a POST without it),
+    then the undo itself."""
     transfer = service.get_transfer(_org_id(), transfer_id)
+    back = url_for("transfers.show", transfer_id=transfer.id)
+    if not service.can_undo(transfer):
+        flash(_("Den här överföringen kan inte ångras."), "error")
+        return redirect(back)
+    if request.method == "GET" or request.form.get("confirmed") != "yes":
+        return render_dialog(
+            "transfers/undo_confirm.html",
+            transfer=transfer,
+            undo=service.undo_summary(transfer),
+            system=kind_of(transfer).name,
+        )
     try:
         service.request_undo(transfer, current_user)
     except (service.TransferError, service.QueueUnavailable) as exc:
@@ -226,7 +240,9 @@ def undo(transfer_id: int):
                 _("Överföringen är ångrad; rapporterna är tillbaka i Redo att skickas."),
                 "success",
             )
-    return redirect(url_for("transfers.show", transfer_id=transfer.id))
+    if htmx:
+        return finish(back)
+    return redirect(back)
 
 
 @bp.route("/<int:transfer_id>/file", methods=["POST"])

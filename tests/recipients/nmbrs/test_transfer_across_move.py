@@ -94,7 +94,7 @@ def test_undo_over_rest_deletes_exactly_what_soap_sent(app, nmbrs_sandbox, soap_
         year=2026, period=11, cost_center_id=None, cost_unit_id=None, comment="Manuell",
     )  # fmt: skip
 
-    assert s.admin.post(f"/transfers/{transfer_id}/undo").status_code == 302
+    assert s.admin.post(f"/transfers/{transfer_id}/undo", data=h.CONFIRMED).status_code == 302
     work(app)
 
     t = _transfer(app, transfer_id)

@@ -41,7 +41,13 @@ from webapp.services.transfer.runner import (
 )
 from webapp.services.transfer.status import TransferView, describe, error_text
 from webapp.services.transfer.texts import ERROR_TEXTS, SKIP_REASONS, TransferError
-from webapp.services.transfer.undo import can_undo, execute_undo, request_undo
+from webapp.services.transfer.undo import (
+    UndoSummary,
+    can_undo,
+    execute_undo,
+    request_undo,
+    undo_summary,
+)
 
 __all__ = [
     "ERROR_TEXTS",
@@ -73,6 +79,8 @@ __all__ = [
     "reports_by_ids",
     "request_transfer",
     "request_undo",
+    "undo_summary",
+    "UndoSummary",
     "retry",
     "waiting_reports",
 ]

@@ -4,12 +4,20 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from redis.exceptions import RedisError
 
 from webapp.extensions import db
-from webapp.models import LineStatus, ReportStatus, Transfer, TransferStatus, User
+from webapp.models import (
+    LineStatus,
+    ReportStatus,
+    Transfer,
+    TransferLine,
+    TransferStatus,
+    User,
+)
 from webapp.models.base import utcnow
 from webapp.models.transfer import LIVE_LINE_STATUSES
 from webapp.recipients import DeliveryFailed, kind_of
@@ -31,6 +39,30 @@ def can_undo(transfer: Transfer) -> bool:
         transfer.status == TransferStatus.FAILED
         and transfer.lines_sent > 0
         and not can_retry(transfer)
+    )
+
+
+@dataclass(frozen=True)
+class UndoSummary:
+    """What *Ångra* takes back, for the admin to confirm first: the lines the payroll system
+    has (deleted there where the kind can), whose they are, and in which period."""
+
+    lines: int
+    employees: list[str]
+    period_label: str  # "2026-11"; blank for a kind without periods (a file)
+
+
+def undo_summary(transfer: Transfer) -> UndoSummary:
+    """The sent lines of a transfer an undo would take back."""
+    rows = db.session.execute(
+        db.select(TransferLine.id, User.name)
+        .join(User, User.id == TransferLine.user_id)
+        .where(TransferLine.transfer_id == transfer.id, TransferLine.status == LineStatus.SENT)
+    ).all()
+    return UndoSummary(
+        lines=len(rows),
+        employees=sorted({name for _, name in rows}),
+        period_label=transfer.period_label,
     )
 
 
