@@ -12,6 +12,7 @@ import pytest
 from tests.reports.helpers import text_of
 from tests.sync.helpers import work
 from tests.transfers.helpers import (
+    CONFIRMED,
     approved_report,
     connect_nmbrs,
     employee_id,
@@ -159,7 +160,7 @@ def test_an_arrived_batch_beside_a_hand_typed_twin_never_claims_it_nor_undoes_it
     [t] = transfers(app)
     assert t.status == TransferStatus.SUCCEEDED
     assert None in component_ids(app, t.id)  # the 750,00: ours or hers, unknown
-    assert s.admin.post(url + "/undo").status_code == 302
+    assert s.admin.post(url + "/undo", data=CONFIRMED).status_code == 302
     work(app)
     # Ours are gone except the 750,00, which a person removes; the hand-typed one stays.
     assert stored(nmbrs_sandbox) == sorted([MARIA_KM, MARIA_KM])
