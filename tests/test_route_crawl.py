@@ -27,13 +27,13 @@ from sqlalchemy import select
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from sandbox.oauth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SUBSCRIPTION_KEY
-from tests.nmbrs_move.conftest import consent
 from tests.recipients.helpers import (
     DEMO_TOKEN,
     DEMO_USERNAME,
     OTHER_TOKEN,
     add_single_company_nmbrs,
 )
+from tests.recipients.nmbrs.conftest import consent
 from tests.reports.helpers import add_outlay, login, new_report
 from tests.support import PASSWORD
 from tests.sync.helpers import start_sync, work
