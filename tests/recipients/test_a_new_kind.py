@@ -15,7 +15,13 @@ from tests.recipients import kassaboken
 from tests.reports.helpers import login, text_of
 from tests.support import make_test_app
 from tests.sync.helpers import work
-from tests.transfers.helpers import approved_report, report_status, staff, transfers
+from tests.transfers.helpers import (
+    CONFIRMED,
+    approved_report,
+    report_status,
+    staff,
+    transfers,
+)
 from webapp.extensions import db
 from webapp.models import ReportRecipient, ReportStatus, TransferStatus
 from webapp.services import transfer as transfer_service
@@ -100,7 +106,9 @@ def test_a_payroll_system_added_as_a_folder_goes_from_the_box_to_undo(app, peopl
     assert "4 av 4 rader i Kassaboken." in page and "Tar bort raderna i Kassaboken." in page
 
     # Undo, in a worker: Kassaboken gives the lines back, the reports wait to be sent again.
-    assert admin.post(url + "/undo").status_code == 302
+    confirm = text_of(admin.get(url + "/undo"))
+    assert "4 rader tas bort ur Kassaboken, för:" in confirm  # Ångra asks first
+    assert admin.post(url + "/undo", data=CONFIRMED).status_code == 302
     work(kind_app)
     assert remote(rid) == []
     [t] = transfers(kind_app)

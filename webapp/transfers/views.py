@@ -229,6 +229,7 @@ def undo(transfer_id: int):
             transfer=transfer,
             undo=service.undo_summary(transfer),
             system=kind_of(transfer).name,
+            takes_back=kind_of(transfer).sends_in_worker,  # deletes the lines in the system
         )
     try:
         service.request_undo(transfer, current_user)
