@@ -1,6 +1,7 @@
 """Flask CLI commands: `flask --app webapp create-admin | seed-demo | rotate-encryption-key |
-purge-expired`. Each works across organizations and says so (`all_organizations`, see
-webapp.tenancy): a command that forgot would meet the tenant guard's TenantNotStated."""
+purge-expired | tax-year | nmbrs-soap-organizations`. Each works across organizations and says so
+(`all_organizations`, see webapp.tenancy): a command that forgot would meet the tenant guard's
+TenantNotStated."""
 
 from __future__ import annotations
 
@@ -197,3 +198,20 @@ def register(app: Flask) -> None:
                 raise click.ClickException(str(exc)) from exc
             db.session.commit()
         click.echo(f"Table for {year} saved.")
+
+    @app.cli.command("nmbrs-soap-organizations")
+    def nmbrs_soap_organizations() -> None:
+        """How many organizations still reach Nmbrs with the SOAP API key (closed by Nmbrs on
+        1 March 2027), and which: reach them so they connect with Nmbrs login."""
+        from webapp.recipients.nmbrs import sunset
+
+        with all_organizations():
+            found = sunset.organizations_on_soap()
+        when = sunset.SOAP_SHUTDOWN.isoformat()
+        closed = "closed" if sunset.today() >= sunset.SOAP_SHUTDOWN else "closes"
+        click.echo(
+            f"{len(found)} organization(s) still on the Nmbrs SOAP API key "
+            f"({sum(n for _, n in found)} recipient(s)); Nmbrs {closed} it on {when}."
+        )
+        for name, count in found:
+            click.echo(f"  {name}: {count} recipient(s)")

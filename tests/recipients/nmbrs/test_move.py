@@ -25,7 +25,7 @@ from webapp.models import (
     User,
     WageType,
 )
-from webapp.recipients.nmbrs import move as nmbrs_move
+from webapp.recipients.nmbrs import sunset
 
 from .conftest import connection, consent, soap_sync
 
@@ -239,11 +239,11 @@ def test_soap_recipients_are_warned_from_december_2026(
     app, client, admin, nmbrs_sandbox, recipient_id, monkeypatch
 ):
     banner = "Nmbrs stänger API-nyckeln 1 mars 2027 — anslut med inloggning"
-    monkeypatch.setattr(nmbrs_move, "today", lambda: date(2026, 11, 30))
+    monkeypatch.setattr(sunset, "today", lambda: date(2026, 11, 30))
     assert banner not in client.get("/settings/").text
     assert banner not in client.get(f"/settings/recipients/{recipient_id}").text
 
-    monkeypatch.setattr(nmbrs_move, "today", lambda: date(2026, 12, 1))
+    monkeypatch.setattr(sunset, "today", lambda: date(2026, 12, 1))
     assert banner in client.get("/settings/").text  # in the box row
     view = client.get(f"/settings/recipients/{recipient_id}").text
     assert banner in view

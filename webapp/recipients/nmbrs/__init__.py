@@ -25,7 +25,7 @@ from webapp.recipients import (
 from webapp.recipients import register as register_kind
 from webapp.recipients.nmbrs import access, delivery, move
 from webapp.recipients.nmbrs.catalogue import NmbrsCatalogues
-from webapp.recipients.nmbrs.keepalive import schedule_keepalives
+from webapp.recipients.nmbrs.keepalive import report_retired_keys, schedule_keepalives
 from webapp.recipients.nmbrs.plan import NmbrsPlanner, current_period
 from webapp.recipients.nmbrs.setup import lost_on_replace, needs_admin
 from webapp.services.errors import NotFound
@@ -112,6 +112,7 @@ class NmbrsKind:
 
     def hourly(self, now: datetime) -> None:
         schedule_keepalives(now)
+        report_retired_keys(now)
 
     def needs_admin(self, recipient: ReportRecipient) -> bool:
         return needs_admin(recipient.nmbrs)
@@ -124,6 +125,7 @@ class NmbrsKind:
     def page_context(self, recipient: ReportRecipient) -> dict[str, Any]:
         return {
             "soap_warning": move.soap_warning(recipient),
+            "soap_retired": move.soap_retired(recipient),
             "needs_reconnect": move.needs_reconnect(recipient.nmbrs),
             "rest_available": access.rest_configured(),
         }

@@ -45,6 +45,7 @@ from webapp.nmbrs import (
     Tokens,
     resolve_base_url,
 )
+from webapp.recipients.nmbrs import sunset
 from webapp.services.rate_limit import RateLimiter, configured_limiter
 
 if TYPE_CHECKING:
@@ -117,13 +118,15 @@ def client_for(
     connection: NmbrsConnection, *, rate_limited: bool = False, pool_size: int = 8
 ) -> PayrollApi:
     """A client for a stored connection: SOAP with its API key, or REST with its consent
-    (decrypts the secret in memory only). `rate_limited` clients share their account's bucket."""
+    (decrypts the secret in memory only). `rate_limited` clients share their account's bucket.
+    Raises SoapKeyRetired for a connection still on the API key after Nmbrs closed it."""
     # Both clients answer PayrollApi; SOAP's take only its int ids, which a SOAP connection's
     # stored ids are, so the narrower signatures are safe here.
     if connection.api == NmbrsApi.REST:
         return cast(
             PayrollApi, rest_client_for(connection, rate_limited=rate_limited, pool_size=pool_size)
         )
+    sunset.check(connection)
     return cast(
         PayrollApi, soap_client_for(connection, rate_limited=rate_limited, pool_size=pool_size)
     )

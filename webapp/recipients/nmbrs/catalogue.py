@@ -28,6 +28,7 @@ from webapp.recipients.nmbrs.access import (
     remote_company_id,
     remote_debtor_id,
 )
+from webapp.recipients.nmbrs.sunset import RETIRED_CODE, SoapKeyRetired
 from webapp.services.sync.catalogue import Fetched
 from webapp.services.sync.runner import SyncFailure
 
@@ -78,6 +79,9 @@ class NmbrsCatalogues:
     def failure(self, exc: Exception) -> SyncFailure | None:
         """What a failure of the fetch means; None for one the sync does not know."""
         rest = self.connection is not None and self.connection.api == NmbrsApi.REST
+        if isinstance(exc, SoapKeyRetired):
+            # Nmbrs closed the API key: connecting with Nmbrs login is the only way on.
+            return SyncFailure(RETIRED_CODE, exc.user_message)
         if isinstance(exc, NmbrsConsentExpired):
             # REST: the refresh was refused (the token store has marked the connection).
             return SyncFailure("consent_expired", exc.user_message, mark=self._consent_problem)

@@ -1,5 +1,7 @@
-"""Keeping idle Nmbrs REST consents alive: Nmbrs' refresh tokens die after ~30 idle days, so
-the clock's hourly check refreshes those getting old, each in a job (`jobs.sync.keep_alive`)."""
+"""The clock's hourly Nmbrs work. Keeping idle REST consents alive: Nmbrs' refresh tokens die
+after ~30 idle days, so the hourly check refreshes those getting old, each in a job
+(`jobs.sync.keep_alive`). And from the SOAP shutdown, telling the admins of a recipient still on
+the closed API key, once (`report_retired_keys`)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ from rq.exceptions import DuplicateJobError
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import NmbrsApi, NmbrsConnection, RecipientStatus, ReportRecipient
+from webapp.models import NmbrsApi, NmbrsConnection, RecipientStatus, ReportRecipient, SyncRun
 from webapp.models.sync import aware
 from webapp.nmbrs import NmbrsConsentExpired
 from webapp.queue import get_queue
+from webapp.recipients.nmbrs import sunset
 from webapp.recipients.nmbrs.access import CONSENT_OK, token_store_for
 from webapp.services.sync import alerts, nightly
 from webapp.services.sync.runner import retry_policy
@@ -74,3 +77,35 @@ def keep_alive(connection_id: int) -> str:
         alerts.record_consent_problem(connection.recipient, exc.user_message)
         return "consent expired"
     return "refreshed"
+
+
+def report_retired_keys(now: datetime) -> list[int]:
+    """From the SOAP shutdown: every active recipient still on the API key gets a failed run
+    saying "Nmbrs har stängt API-nyckeln" and its admins one e-mail. Once: not again while its
+    latest run says so (the clock no longer syncs it, and no sync can succeed on the key)."""
+    if not sunset.retired_on(now):
+        return []
+    rows = db.session.scalars(
+        select(ReportRecipient)
+        .join(NmbrsConnection, NmbrsConnection.recipient_id == ReportRecipient.id)
+        .where(
+            ReportRecipient.status == RecipientStatus.ACTIVE,
+            NmbrsConnection.api != NmbrsApi.REST,
+        )
+        .order_by(ReportRecipient.id)
+    ).all()
+    told = []
+    for recipient in rows:
+        latest = db.session.scalar(
+            select(SyncRun.error_code)
+            .where(SyncRun.recipient_id == recipient.id)
+            .order_by(SyncRun.id.desc())
+            .limit(1)
+        )
+        if latest == sunset.RETIRED_CODE:
+            continue
+        alerts.record_problem(recipient, sunset.RETIRED_CODE, sunset.retired_message())
+        told.append(recipient.id)
+    if told:
+        log.warning("clock: %d Nmbrs recipients still on the closed SOAP key", len(told))
+    return told

@@ -20,7 +20,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import cast
 from urllib.parse import urlencode
@@ -52,6 +52,7 @@ from webapp.nmbrs import (
     WageComponent,
 )
 from webapp.queue import redis_connection
+from webapp.recipients.nmbrs import sunset
 from webapp.recipients.nmbrs.access import (
     CONSENT_OK,
     CONSENT_PROBLEMS,
@@ -64,32 +65,23 @@ from webapp.recipients.nmbrs.access import (
     soap_client_for,
 )
 from webapp.services import audit
-from webapp.services.sync.nightly import STOCKHOLM
 from webapp.services.transfer.ledger import LINE, update_lines
 from webapp.services.transfer.texts import SKIP_REASONS
 
 log = logging.getLogger(__name__)
 
-# From this day every SOAP recipient shows the warning; SOAP stops working on the second.
-SOAP_WARNING_FROM = date(2026, 12, 1)
-SOAP_SHUTDOWN = date(2027, 3, 1)
 PENDING_TTL_SECONDS = 15 * 60  # the admin has this long on Nmbrs' consent page
 
 
-def today() -> date:
-    """Today in Stockholm (tests replace this to see the banner on a fixed day)."""
-    return datetime.now(STOCKHOLM).date()
-
-
 def soap_warning(recipient: ReportRecipient, on: date | None = None) -> bool:
-    """Whether the recipient gets "Nmbrs stänger API-nyckeln 1 mars 2027" today."""
-    connection = recipient.nmbrs
-    return (
-        recipient.kind == RecipientKind.NMBRS
-        and connection is not None
-        and connection.api != NmbrsApi.REST
-        and (on or today()) >= SOAP_WARNING_FROM
-    )
+    """Whether the recipient gets "Nmbrs stänger API-nyckeln 1 mars 2027" today (from December
+    2026 until the shutdown; from then `soap_retired`)."""
+    return recipient.kind == RecipientKind.NMBRS and sunset.warned(recipient.nmbrs, on)
+
+
+def soap_retired(recipient: ReportRecipient, on: date | None = None) -> bool:
+    """Whether the recipient's API key no longer works: "Nmbrs har stängt API-nyckeln"."""
+    return recipient.kind == RecipientKind.NMBRS and sunset.retired(recipient.nmbrs, on)
 
 
 def needs_reconnect(connection: NmbrsConnection | None) -> bool:

@@ -17,6 +17,7 @@ from webapp.models import (
     User,
 )
 from webapp.models.base import utcnow
+from webapp.recipients.nmbrs import sunset
 from webapp.recipients.nmbrs.access import CONSENT_PROBLEMS
 from webapp.recipients.nmbrs.connect import CheckedKey
 from webapp.services import audit
@@ -73,13 +74,13 @@ def replace_nmbrs_key(actor: User, recipient: ReportRecipient, checked: CheckedK
 
 
 def needs_admin(connection: NmbrsConnection | None) -> bool:
-    """Whether only an admin can make the connection work again (a rejected API key, or an
-    expired or revoked consent): the clock skips it until then."""
+    """Whether only an admin can make the connection work again (a rejected API key, an
+    expired or revoked consent, an API key Nmbrs has closed): the clock skips it until then."""
     if connection is None:
         return False
     if connection.api == NmbrsApi.REST:
         return connection.consent_status in CONSENT_PROBLEMS
-    return connection.key_status == KeyStatus.REJECTED
+    return connection.key_status == KeyStatus.REJECTED or sunset.retired(connection)
 
 
 def lost_on_replace(old: ReportRecipient) -> list[str]:

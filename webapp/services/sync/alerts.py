@@ -22,6 +22,8 @@ def _fingerprint(run: SyncRun) -> str | None:
         # A new key saved in the dialog is a new problem if Nmbrs rejects it too.
         changed = aware(connection.key_changed_at).isoformat() if connection.key_changed_at else ""
         return f"key_rejected:{changed}"
+    if run.error_code == "soap_retired":
+        return "soap_retired"  # the API key is closed for good: one e-mail
     if run.error_code == "consent_expired" and connection is not None:
         # A new consent is a new problem if it stops working too.
         until = connection.consent_expires_at
@@ -61,7 +63,21 @@ def notify_admins(run: SyncRun) -> bool:
 def _mail_text(run: SyncRun) -> tuple[str, str]:
     recipient = run.recipient
     link = current_app.config["PUBLIC_URL"].rstrip("/") + f"/settings/recipients/{recipient.id}"
-    if run.error_code == "consent_expired":
+    if run.error_code == "soap_retired":
+        subject = _(
+            "Brygga: Nmbrs har stängt API-nyckeln för %(name)s", name=recipient.display_name
+        )
+        what = _(
+            "Nmbrs har stängt sitt gamla API och API-nyckeln som Brygga använder för %(name)s, "
+            "så Brygga kan inte hämta lönearter och anställda eller skicka godkända utlägg till "
+            "lön.",
+            name=recipient.display_name,
+        )
+        todo = _(
+            "Gör så här: öppna mottagaren i Brygga och klicka på Anslut med Nmbrs-inloggning. "
+            "Lönearter, val och kopplingar följer med."
+        )
+    elif run.error_code == "consent_expired":
         subject = _(
             "Brygga: anslutningen till Nmbrs har gått ut för %(name)s", name=recipient.display_name
         )
@@ -114,11 +130,17 @@ def _mail_text(run: SyncRun) -> tuple[str, str]:
 def record_consent_problem(recipient: ReportRecipient, message: str) -> SyncRun:
     """A consent found dead outside a sync (the keep-alive): a failed run in the history, and
     the admins' once-per-problem e-mail."""
+    return record_problem(recipient, "consent_expired", message)
+
+
+def record_problem(recipient: ReportRecipient, code: str, message: str) -> SyncRun:
+    """A problem the clock found outside a sync (a dead consent, a closed API key): a failed
+    run in the history, and the admins' once-per-problem e-mail."""
     run = SyncRun(
         recipient_id=recipient.id,
         trigger=SyncTrigger.NIGHTLY,
         status=SyncStatus.FAILED,
-        error_code="consent_expired",
+        error_code=code,
         error_message=message,
         finished_at=utcnow(),
     )

@@ -54,6 +54,7 @@ ERROR_TEXTS = {
         "Godkännandet i Nmbrs har gått ut eller återkallats. Anslut igen med Nmbrs-inloggning; "
         "ingenting ändrades."
     ),
+    "soap_retired": _l("Nmbrs har stängt API-nyckeln — anslut med inloggning"),
 }
 
 
@@ -70,7 +71,7 @@ def error_text(run: SyncRun) -> str:
     return run.error_message or str(ERROR_TEXTS["error"])
 
 
-_NEEDS_ADMIN_CODES = ("key_rejected", "consent_expired")
+_NEEDS_ADMIN_CODES = ("key_rejected", "consent_expired", "soap_retired")
 
 
 def next_automatic_try(run: SyncRun) -> datetime | None:
