@@ -32,7 +32,8 @@ from redis import Redis
 
 # Takes a slot of one bucket. KEYS[1]: the bucket; ARGV: interval and tolerance (µs), and the
 # mode: "queue" reserves the next free slot, however far ahead; "now" takes one only if it is
-# free now. Returns the µs until the slot (queue), or 0 if taken / the µs until one is (now).
+# free now. Returns the µs until the slot (queue), or 0 if taken / the µs until one is (now),
+# and Redis' clock (µs) at the time of asking.
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -42,11 +43,11 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local wait = tat - tolerance - now
 if wait < 0 then wait = 0 end
-if wait > 0 and ARGV[3] == 'now' then return wait end
+if wait > 0 and ARGV[3] == 'now' then return {wait, now} end
 local new_tat = tat + interval
 local ttl = math.floor((new_tat - now) / 1000) + 1000
 redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', ttl)
-return wait
+return {wait, now}
 """
 
 
@@ -93,25 +94,34 @@ class RateLimiter:
         self.fleet = fleet
         self._take = redis.register_script(_TAKE)
         self._sleep = sleep
+        # When the last call's account slot began and when the call was let through (the
+        # fleet's slot, if any), on Redis' clock in seconds: the limiter's promise is about
+        # these; how late a busy machine then wakes the caller is beyond any limiter.
+        self.account_slot_at = 0.0
+        self.granted_at = 0.0
 
     def acquire(self) -> float:
         """Wait for a slot; returns the seconds waited."""
         waited = 0
         while True:
             a = self.account
-            wait_us = int(
-                self._take(keys=[f"rate:{a.key}"], args=[a.interval_us, a.tolerance_us, "queue"])
+            wait_us, now_us = self._take(
+                keys=[f"rate:{a.key}"], args=[a.interval_us, a.tolerance_us, "queue"]
             )
+            wait_us = int(wait_us)
+            self.account_slot_at = self.granted_at = (int(now_us) + wait_us) / 1_000_000
             if wait_us > 0:
                 self._sleep(wait_us / 1_000_000)
                 waited += wait_us
             f = self.fleet
             if f is None:
                 return waited / 1_000_000
-            fleet_wait = int(
-                self._take(keys=[f"rate:{f.key}"], args=[f.interval_us, f.tolerance_us, "now"])
+            fleet_wait, fleet_now = self._take(
+                keys=[f"rate:{f.key}"], args=[f.interval_us, f.tolerance_us, "now"]
             )
+            fleet_wait = int(fleet_wait)
             if fleet_wait == 0:
+                self.granted_at = int(fleet_now) / 1_000_000
                 return waited / 1_000_000
             # The fleet is full now: give the account slot up rather than call late (a late
             # call would bunch up with the account's next ones), wait, queue again.
