@@ -101,3 +101,23 @@ def test_when_nmbrs_is_down_at_the_preview_it_says_so_and_that_nothing_was_sent(
     )
     assert "som inte redan bekräftats" not in page
     assert stored(nmbrs_sandbox) == []
+
+
+def test_a_line_the_approver_rejected_is_neither_shown_nor_sent(app, people, nmbrs_sandbox, fast):
+    from webapp.extensions import db
+    from webapp.models import ExpenseLine, LineKind
+
+    s = staff(app, people)
+    rid = connect_nmbrs(app, s.admin)
+    report = approved_report(s, "maria", km="300", outlay="100")
+    with app.app_context():
+        outlay = db.session.scalars(
+            db.select(ExpenseLine).where(
+                ExpenseLine.report_id == report, ExpenseLine.kind == LineKind.OUTLAY
+            )
+        ).one()
+        outlay.rejected = True
+        db.session.commit()
+    page = preview(s.admin, rid, [report])
+    assert "Skickas (1 rader, 750,00 kr)" in page, page
+    assert reasons(page) == []

@@ -206,10 +206,10 @@ def _settle_batch(run: _Run, lines: list[Line], reply: Future, *, resent: bool =
         error = exc
     crash_hook("after_send", transfer_id)
     if error is None:
+        # The lines and the page's progress in one commit (one fsync per answer, not two).
         _record_sent(run, _with_ids(lines, ids))
-        db.session.commit()
-        crash_hook("after_record", transfer_id)
         _progress(run, "sending")
+        crash_hook("after_record", transfer_id)
         return
     if isinstance(error, NmbrsUnavailable):
         # No answer: the batch may or may not be in Nmbrs. Read back, then decide.

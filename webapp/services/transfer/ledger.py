@@ -86,7 +86,8 @@ def record(
     ]
     if not any(p.sendable for p in plan.lines) and not included:
         raise TransferError(_("Inget av det valda kan skickas. Se skälen i förhandsgranskningen."))
-    to_send = [p for p in plan.lines if p.sendable and p.report in included]
+    included_ids = {r.id for r in included}  # a set: 10,000 lines each look their report up
+    to_send = [p for p in plan.lines if p.sendable and p.report.id in included_ids]
     transfer = Transfer(
         organization_id=recipient.organization_id,
         recipient_id=recipient.id,
@@ -98,7 +99,7 @@ def record(
         unprotected_confirmed=bool(unprotected_confirmed and plan.period_is_past),
         step="waiting" if kind.sends_in_worker else None,
         lines_total=len(to_send),
-        lines_skipped=sum(1 for p in plan.lines if p.report in included and not p.sendable),
+        lines_skipped=sum(1 for p in plan.lines if p.report.id in included_ids and not p.sendable),
         amount_total_ore=sum(to_ore(p.part.amount) for p in to_send),
     )
     db.session.add(transfer)
@@ -374,37 +375,50 @@ def sent_amount(transfer_id: int) -> int:
 def settle_reports(transfer: Transfer) -> None:
     """Each report of the transfer: sent (every part sent or left out on purpose) → TRANSFERRED;
     lines still open → held; otherwise released back to Redo att skickas (its sent lines stay
-    sent: a new transfer sends only the rest)."""
-    lines_by_report: dict[int, list[tuple[LineStatus, str | None]]] = defaultdict(list)
+    sent: a new transfer sends only the rest). Plain rows and one UPDATE per outcome, not an
+    object per report and line."""
+    kinds: dict[int, set[tuple[LineStatus, str | None]]] = defaultdict(set)
     for report_id, status, reason in db.session.execute(
-        select(TransferLine.report_id, TransferLine.status, TransferLine.skip_reason).where(
-            TransferLine.transfer_id == transfer.id
-        )
+        select(LINE.c.report_id, LINE.c.status, LINE.c.skip_reason)
+        .where(LINE.c.transfer_id == transfer.id)
+        .group_by(LINE.c.report_id, LINE.c.status, LINE.c.skip_reason)
     ):
-        lines_by_report[report_id].append((status, reason))
+        kinds[report_id].add((LineStatus(status), reason))
+    links = table_of(TransferReport)
+    held = db.session.scalars(
+        select(links.c.report_id).where(
+            links.c.transfer_id == transfer.id, links.c.active.is_(True)
+        )
+    ).all()
+    open_statuses = {LineStatus.PENDING, LineStatus.SENDING, LineStatus.UNCERTAIN}
+    outcomes: dict[tuple[str, bool | None], list[int]] = defaultdict(list)
     done: list[int] = []
-    for link in transfer.reports:
-        if link.active is not True:
-            continue
-        lines = lines_by_report.get(link.report_id, [])
-        statuses = [s for s, _r in lines]
-        if any(
-            s in (LineStatus.PENDING, LineStatus.SENDING, LineStatus.UNCERTAIN) for s in statuses
-        ):
+    for report_id in held:
+        lines = kinds.get(report_id, set())
+        statuses = {s for s, _r in lines}
+        if statuses & open_statuses:
             # Open, in doubt or osäker: held (never back in Redo att skickas, where it could be
             # sent a second time).
-            link.outcome = "pending"
-            continue
-        complete = all(
+            outcomes[("pending", True)].append(report_id)
+        elif all(
             s == LineStatus.SENT or (s == LineStatus.SKIPPED and r in DONE_REASONS)
             for s, r in lines
-        )
-        if complete:
-            link.outcome = "sent"
-            done.append(link.report_id)
+        ):
+            outcomes[("sent", True)].append(report_id)
+            done.append(report_id)
         else:
-            link.outcome = "partly_sent" if LineStatus.SENT in statuses else "failed"
-            link.active = None  # back in Redo att skickas; its sent lines stay sent
+            # Back in Redo att skickas (active NULL); its sent lines stay sent.
+            outcome = "partly_sent" if LineStatus.SENT in statuses else "failed"
+            outcomes[(outcome, None)].append(report_id)
+    for (outcome, active), report_ids in outcomes.items():
+        for chunk in chunks(report_ids, 500):
+            db.session.execute(
+                update(links)
+                .where(links.c.transfer_id == transfer.id, links.c.report_id.in_(chunk))
+                .values(outcome=outcome, active=active),
+                execution_options={"synchronize_session": False},
+            )
+    # Link objects the session may hold are stale until the caller's commit expires them.
     # One UPDATE for all the reports that are now sent (only from approved: exactly once).
     for chunk in chunks(done, 500):
         transferred = db.session.scalars(
