@@ -230,7 +230,16 @@ def run(env: dict, base: str, procs: list[subprocess.Popen]) -> int:
             for _ in range(WORKERS)
         ]  # fmt: skip
         procs.extend(workers)
-        time.sleep(4)  # the workers build the app before their first job
+        # Ready when every worker has registered (after building the app): the nightly
+        # fan-out meets workers that are already up, not workers still starting.
+        from redis import Redis
+        from rq import Worker
+
+        ready_by = time.monotonic() + 120
+        while Worker.count(connection=Redis.from_url(env["REDIS_URL"])) < WORKERS:
+            if time.monotonic() > ready_by:
+                raise RuntimeError("the workers did not start in 2 minutes")
+            time.sleep(0.1)
         control(base, "/_bench/arrivals")  # forget earlier calls
 
         started = datetime.now(UTC)

@@ -61,6 +61,11 @@ class Config:
         self.SYNC_HEARTBEAT_SECONDS = 2.0
         self.SYNC_DEAD_AFTER_SECONDS = 120
         self.SYNC_NIGHTLY_SPREAD_SECONDS = 3 * 3600
+        # Nightly syncs due within this many seconds of each other share a job, up to this
+        # many to a job, so many at a time (a job per sync paid a fork and a cold start each).
+        self.SYNC_NIGHTLY_BATCH = int(env.get("SYNC_NIGHTLY_BATCH", "16"))
+        self.SYNC_NIGHTLY_BATCH_THREADS = int(env.get("SYNC_NIGHTLY_BATCH_THREADS", "4"))
+        self.SYNC_NIGHTLY_BATCH_WINDOW_SECONDS = 5.0
         # Behind a PaaS router: how many proxies in front of Brygga set X-Forwarded-For and
         # X-Forwarded-Proto (0: none; the client's address is the peer's).
         self.TRUSTED_PROXY_HOPS = int(env.get("TRUSTED_PROXY_HOPS", "0"))

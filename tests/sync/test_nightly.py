@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from rq.registry import ScheduledJobRegistry
 
 import jobs.sync
-from tests.sync.helpers import queue, runs, work
+from tests.sync.helpers import queue, run_scheduled_now, runs, work
 from webapp.extensions import db
 from webapp.models import KeyStatus, NmbrsConnection, ReportRecipient, SyncStatus, SyncTrigger
 from webapp.services import sync
@@ -123,3 +123,83 @@ def test_nightly_skips_a_rejected_key_and_a_removed_recipient(app, recipient_id)
     with app.app_context():
         assert db.session.get(ReportRecipient, recipient_id).nmbrs.key_status == "rejected"
     assert runs(app) == []
+
+
+def test_syncs_due_together_share_a_job_and_spread_ones_keep_their_own():
+    due = [nightly.Planned(i, 0, "nightly") for i in range(1, 6)]
+    assert [[p.recipient_id for p in g] for g in nightly.batches(due, 2, 5)] == [
+        [1, 2],
+        [3, 4],
+        [5],
+    ]
+    spread = [nightly.Planned(i, i * 30.0, "nightly") for i in range(1, 4)]
+    assert [len(g) for g in nightly.batches(spread, 16, 5)] == [1, 1, 1]
+    close = [nightly.Planned(i, i * 2.0, "nightly") for i in range(1, 5)]
+    assert [[p.recipient_id for p in g] for g in nightly.batches(close, 16, 5)] == [
+        [1, 2, 3],
+        [4],
+    ]
+
+
+def copies_of(app, recipient_id: int, count: int) -> list[int]:
+    """More recipients of the same organization on the same Nmbrs key."""
+    with app.app_context():
+        source = db.session.get(ReportRecipient, recipient_id)
+        made = []
+        for n in range(count):
+            copy = ReportRecipient(
+                organization_id=source.organization_id,
+                kind=source.kind,
+                display_name=f"{source.display_name} {n + 2}",
+            )
+            c = source.nmbrs
+            copy.nmbrs = NmbrsConnection(
+                environment=c.environment, username=c.username, token=c.token,
+                token_last4=c.token_last4, domain=c.domain, debtor_id=c.debtor_id,
+                company_id=c.company_id, company_name=c.company_name,
+            )  # fmt: skip
+            db.session.add(copy)
+            made.append(copy)
+        db.session.commit()
+        return [recipient_id, *(r.id for r in made)]
+
+
+def test_a_fan_out_runs_in_batches_with_their_syncs_side_by_side(
+    app, recipient_id, nmbrs_sandbox, monkeypatch
+):
+    monkeypatch.setitem(app.config, "SYNC_NIGHTLY_SPREAD_SECONDS", 0)
+    monkeypatch.setitem(app.config, "SYNC_NIGHTLY_BATCH", 2)
+    ids = copies_of(app, recipient_id, 2)
+    with app.app_context():
+        assert [p.recipient_id for p in sync.clock_tick(at("2026-11-24T02:00:30"))] == ids
+    jobs_ = queue(app).get_jobs()
+    assert [job.args for job in jobs_] == [tuple(ids[:2]), (ids[2],)]
+    assert jobs_[0].retries_left is None  # a batch retries each sync in a job of its own
+    work(app)
+    done = runs(app)
+    assert sorted(r.recipient_id for r in done) == ids
+    assert {r.status for r in done} == {SyncStatus.SUCCEEDED}
+    # A run is its batch job's: a dead worker's batch is noticed by that job's status.
+    assert {r.job_id for r in done if r.recipient_id in ids[:2]} == {jobs_[0].id}
+
+
+def test_in_a_batch_an_unreachable_nmbrs_is_retried_in_a_job_of_each_runs_own(
+    app, recipient_id, nmbrs_sandbox
+):
+    ids = copies_of(app, recipient_id, 1)
+    nmbrs_sandbox.state.set_failure(mode="html503")
+    queue(app).enqueue(jobs.sync.nightly, *ids, job_id="nightly-batch")
+    work(app)
+    waiting = runs(app)
+    assert [r.status for r in waiting] == [SyncStatus.QUEUED, SyncStatus.QUEUED]
+    assert all(r.next_retry_at is not None for r in waiting)
+    assert len({r.job_id for r in waiting} | {"nightly-batch"}) == 3  # a retry job each
+    assert queue(app).fetch_job("nightly-batch").get_status() == "finished"
+
+    nmbrs_sandbox.state.clear_failure()
+    assert run_scheduled_now(app) == 2
+    work(app)
+    done = runs(app)
+    assert [(r.status, r.attempts, r.trigger) for r in done] == [
+        (SyncStatus.SUCCEEDED, 2, SyncTrigger.NIGHTLY)
+    ] * 2

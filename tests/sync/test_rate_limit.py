@@ -104,6 +104,10 @@ def test_a_bucket_never_admits_more_than_its_rate_in_one_second(rate, burst):
     b = Bucket("k", rate, burst)
     assert 1_000_000 // b.interval_us + burst <= rate
     assert b.tolerance_us == b.interval_us * (burst - 1)
+    # Nor in 1 s plus the jitter: calls that arrive up to `jitter` after their slots (a busy
+    # machine) still never put more than `rate` into one second where they are counted.
+    assert int(1_000_000 * (1 + b.jitter)) // b.interval_us + burst <= rate
+    assert b.jitter >= 0.05
 
 
 def test_bucket_names():

@@ -10,8 +10,11 @@ Each bucket is a GCRA ("generic cell rate algorithm") on Redis' clock: a call re
 free slot of its account's bucket and sleeps until it; callers of one account queue up in order
 instead of polling. A burst of `burst` calls may go at once (a sync's first dependent calls are
 not spaced out), and the spacing is chosen so that no window of one second ever holds more than
-`rate` calls: GCRA admits at most ``floor(W / T) + burst`` calls in any window W, so the
-interval is ``T = 1 / (rate - burst + 1)`` (and a 2 % headroom for network jitter).
+`rate` calls: GCRA admits at most ``floor(W / T) + burst`` calls in any window W. Nmbrs counts
+when calls *arrive*, which a busy machine (a thread waiting for its turn after its slot, a
+network hiccup) delays by up to a `jitter` and bunches up: so the slots are spaced as if the
+window were ``1 + jitter`` seconds long, ``T = (1 + jitter) / (rate - burst + 1)``, and calls
+arriving up to `jitter` late still never make a one-second window hold more than `rate`.
 
 The fleet bucket is taken only at the moment of the call, and only when it has room then: a
 call never holds a fleet slot while it waits for its account (that would let one busy account
@@ -53,12 +56,13 @@ return {wait, now}
 
 @dataclass(frozen=True)
 class Bucket:
-    """One shared limit: at most `rate` calls in any one-second window, `burst` of them at once."""
+    """One shared limit: at most `rate` calls in any one-second window, `burst` of them at once,
+    also when calls arrive up to `jitter` seconds after their slots."""
 
     key: str
     rate: float
     burst: int = 1
-    headroom: float = 0.02
+    jitter: float = 0.1
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
@@ -68,10 +72,11 @@ class Bucket:
 
     @property
     def interval_us(self) -> int:
-        # Slots are spaced on Redis' clock, but Nmbrs counts arrivals, which network and thread
-        # jitter bunch up a little: the headroom keeps every one-second window at the limit.
-        sustained = (self.rate - self.burst + 1) * (1 - self.headroom)
-        return int(1_000_000 / sustained) + 1
+        # Slots are spaced on Redis' clock, but Nmbrs counts arrivals, which a busy machine
+        # delays and bunches up: no window of 1 + jitter seconds holds more than `rate` slots.
+        # (A 2 % headroom left one call of room: a fleet at its ceiling went over whenever the
+        # machine stalled for 20 ms.)
+        return int(1_000_000 * (1 + self.jitter) / (self.rate - self.burst + 1)) + 1
 
     @property
     def tolerance_us(self) -> int:

@@ -95,6 +95,25 @@ def plan(
     return planned, state, hourly_due
 
 
+def batches(planned: list[Planned], size: int, window: float) -> list[list[Planned]]:
+    """The planned syncs grouped into jobs: consecutive ones due within `window` seconds of
+    the first of their group, at most `size` to a job (a job per sync when syncs are spread
+    wider apart than the window). A job runs its group's syncs side by side at its first's
+    time."""
+    groups: list[list[Planned]] = []
+    for item in planned:
+        group = groups[-1] if groups else None
+        if (
+            group is not None
+            and len(group) < size
+            and item.delay_seconds - group[0].delay_seconds <= window
+        ):
+            group.append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
 def _needs_catch_up(r: RecipientState, now: datetime) -> bool:
     if r.has_active_run:
         return False

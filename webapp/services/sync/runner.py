@@ -132,16 +132,20 @@ def start_or_join(
         return run, True
 
 
-def run_nightly(recipient: ReportRecipient) -> SyncRun:
+def run_nightly(recipient: ReportRecipient, *, in_batch: bool = False) -> SyncRun:
     """The clock's nightly job for one recipient: join a sync already under way, or run one
     right here in this job (no second job to queue: a fan-out of hundreds of recipients
-    pays for one job each). RQ retries this job when the payroll system is unreachable."""
+    pays for one job each). RQ retries this job when the payroll system is unreachable.
+
+    `in_batch`: the job runs several recipients' syncs at once (`jobs.sync.nightly` with
+    many ids); a retry is then a job of this run's own, so that one unreachable account
+    never runs the others' syncs again."""
     job = get_current_job()
     job_id = job.id if job is not None else None
     run, created = start_or_join(recipient, trigger=SyncTrigger.NIGHTLY, job_id=job_id)
     if created or (job_id is not None and run.job_id == job_id):
         # Ours: new, or this job's own run waiting for its retry.
-        execute(run.id)
+        execute(run.id, in_batch=in_batch)
     return run
 
 
@@ -183,11 +187,13 @@ def _bring_forward(run: SyncRun) -> None:
 # --- running a sync (in the worker) ------------------------------------------------------------
 
 
-def execute(run_id: int) -> SyncRun | None:
+def execute(run_id: int, *, in_batch: bool = False) -> SyncRun | None:
     """Run a queued sync (the RQ job's body). Returns the run, or None for a stale job.
 
     Transient failures (the payroll system unreachable) re-raise while RQ has retries left,
-    after putting the run back to "queued" with the time of the next try.
+    after putting the run back to "queued" with the time of the next try. `in_batch`: the
+    job runs other syncs too, so the retry is a job of the run's own instead (and nothing
+    is raised).
     """
     run = db.session.get(SyncRun, run_id)
     if run is None or run.status not in ACTIVE_STATUSES:
@@ -223,7 +229,10 @@ def execute(run_id: int) -> SyncRun | None:
                 log.exception("sync run %s failed", run_id)
                 _fail(run, SyncFailure("error", str(ERROR_TEXTS["error"])))
                 raise
-            if failure.retryable:
+            if failure.retryable and in_batch:
+                if _retry_on_its_own(run, failure.message):
+                    return run
+            elif failure.retryable:
                 job = get_current_job()
                 if job is not None and job.retries_left:
                     _wait_for_retry(run, failure.message, job.get_retry_interval())
@@ -254,16 +263,51 @@ class _ProgressWriter:
         db.session.commit()
 
 
-def _wait_for_retry(run: SyncRun, message: str, delay: float) -> None:
+def _wait_for_retry(
+    run: SyncRun, message: str, delay: float, job_id: str | None = None
+) -> SyncRun | None:
+    """Back to queued until the next try in `delay` s (by the job `job_id`, if a new one)."""
     db.session.rollback()
     found = db.session.get(SyncRun, run.id)
     if found is None or found.status not in ACTIVE_STATUSES:
-        return
+        return None
     found.end_attempt(utcnow(), ok=False)
     runs.park_for_retry(found, message)
     found.next_retry_at = utcnow() + timedelta(seconds=delay)
+    if job_id is not None:
+        found.job_id = job_id
     db.session.commit()
     log.info("sync run %s: unreachable, retry in %s s", found.id, delay)
+    return found
+
+
+def _retry_on_its_own(run: SyncRun, message: str) -> bool:
+    """A run of a batch whose payroll system was unreachable: its retries become a job of its
+    own (RQ's scheduled registry, as a retry is), the batch's other syncs go on. False when
+    no retries are configured (the run fails)."""
+    intervals = list(current_app.config["SYNC_RETRY_INTERVALS"])
+    if not intervals:
+        return False
+    job_id = runs.new_job_id(job_prefix(run.recipient_id))
+    found = _wait_for_retry(run, message, intervals[0], job_id)
+    if found is None:
+        return True  # taken over meanwhile: not ours to retry
+    try:
+        get_queue().enqueue_in(
+            timedelta(seconds=intervals[0]),
+            JOB_FUNCTION,
+            found.id,
+            job_id=job_id,
+            job_timeout=current_app.config["SYNC_JOB_TIMEOUT"],
+            retry=runs.retry_policy(intervals[1:]),
+            result_ttl=600,
+            failure_ttl=7 * 24 * 3600,
+            description=f"sync recipient {found.recipient_id} (run {found.id})",
+        )
+    except RedisError:
+        # The run stays queued; reap_dead() enqueues it again once Redis is back.
+        log.warning("could not schedule the retry of sync run %s: redis unavailable", found.id)
+    return True
 
 
 def _fail(run: SyncRun, failure: SyncFailure) -> None:

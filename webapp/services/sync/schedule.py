@@ -1,7 +1,7 @@
 """The clock's side of the sync: every tick schedules the nightly syncs (spread with RQ's
-`enqueue_in`) and the hourly catch-ups, reaps dead runs, and once an hour lets each kind do
-its hourly work (Nmbrs: keep idle consents alive). When is a pure function of "now"
-(`nightly.plan`)."""
+`enqueue_in`; those due together share a job), the hourly catch-ups, reaps dead runs, and
+once an hour lets each kind do its hourly work (Nmbrs: keep idle consents alive). When is a
+pure function of "now" (`nightly.plan`)."""
 
 from __future__ import annotations
 
@@ -87,26 +87,28 @@ def clock_tick(now: datetime | None = None) -> list[nightly.Planned]:
     )
     queue = get_queue()
     stamp = now.strftime("%Y%m%d%H")
-    for item in planned:
-        job_id = f"{item.reason}-{item.recipient_id}-{stamp}"
+    cfg = current_app.config
+    for group in nightly.batches(
+        planned, cfg["SYNC_NIGHTLY_BATCH"], cfg["SYNC_NIGHTLY_BATCH_WINDOW_SECONDS"]
+    ):
+        first, ids = group[0], [item.recipient_id for item in group]
+        name = f"{ids[0]}-{ids[-1]}" if len(ids) > 1 else str(ids[0])
         kwargs = {
-            "job_id": job_id,
+            "job_id": f"{first.reason}-{name}-{stamp}",
             "unique": True,
-            "job_timeout": current_app.config["SYNC_JOB_TIMEOUT"],
-            "retry": retry_policy(),
+            "job_timeout": cfg["SYNC_JOB_TIMEOUT"],
+            # A batch retries each unreachable sync in a job of its own (run_nightly).
+            "retry": retry_policy() if len(ids) == 1 else None,
             "result_ttl": 3600,
             "failure_ttl": 7 * 24 * 3600,
         }
         try:
-            if item.delay_seconds > 0:
+            if first.delay_seconds > 0:
                 queue.enqueue_in(
-                    timedelta(seconds=item.delay_seconds),
-                    NIGHTLY_FUNCTION,
-                    item.recipient_id,
-                    **kwargs,
+                    timedelta(seconds=first.delay_seconds), NIGHTLY_FUNCTION, *ids, **kwargs
                 )
             else:
-                queue.enqueue(NIGHTLY_FUNCTION, item.recipient_id, **kwargs)
+                queue.enqueue(NIGHTLY_FUNCTION, *ids, **kwargs)
         except DuplicateJobError:
             continue  # already scheduled by an earlier tick
     reap_dead()  # every tick: cheap, and queued runs whose job Redis lost start again soon
