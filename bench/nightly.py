@@ -5,7 +5,8 @@
 500 recipients (BENCH_FAN_OUT) of 5 customers, each customer its own Nmbrs account, synced the
 night before (one sync per customer, its catalogues copied to the others), synced again by
 the 02:00 clock tick all at once (no spread: the worst case for the limits), by real
-`rq worker` processes (BENCH_WORKERS, 6 by default), Nmbrs answering in 20 ms per call.
+`rq worker` processes (BENCH_WORKERS, 6 by default, all up before the tick), Nmbrs answering
+in 20 ms per call.
 Every account may make 60 calls/s (NMBRS_RATE_LIMIT) and the whole fleet 100 calls/s
 (NMBRS_FLEET_RATE_LIMIT). The floor is what the limits allow at best: the calls over the fleet
 ceiling, or the busiest account's calls over its own limit, whichever is longer. Timed from the
