@@ -11,7 +11,13 @@ import uuid
 import pytest
 from redis import Redis
 
-from webapp.services.rate_limit import Bucket, account_key, host_key, limiter_for
+from webapp.services.rate_limit import (
+    Bucket,
+    account_key,
+    configured_limiter,
+    host_key,
+    limiter_for,
+)
 
 BASE = "https://api.nmbrs.se"
 
@@ -108,6 +114,15 @@ def test_a_bucket_never_admits_more_than_its_rate_in_one_second(rate, burst):
     # machine) still never put more than `rate` into one second where they are counted.
     assert int(1_000_000 * (1 + b.jitter)) // b.interval_us + burst <= rate
     assert b.jitter >= 0.05
+
+
+def test_an_operator_may_allow_for_later_arrivals_at_the_cost_of_speed(app, redis_url, monkeypatch):
+    monkeypatch.setitem(app.config, "NMBRS_RATE_JITTER", 0.3)
+    with app.app_context():
+        slow = configured_limiter(BASE, "lon@bolaget.se")
+    quick = limiter_for(Redis.from_url(redis_url), BASE, "lon@bolaget.se", rate=100)
+    assert slow.account.jitter == 0.3 and slow.account.interval_us > quick.account.interval_us
+    assert slow.fleet is not None and slow.fleet.jitter == 0.3
 
 
 def test_bucket_names():

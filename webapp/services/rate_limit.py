@@ -154,20 +154,24 @@ def limiter_for(
     rate: float,
     burst: int = 5,
     fleet_rate: float | None = None,
+    jitter: float = Bucket.jitter,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RateLimiter:
     """The limiter of one Nmbrs account: `rate` calls/s with bursts of `burst`, and the whole
-    fleet under `fleet_rate` calls/s on that host (none when falsy)."""
+    fleet under `fleet_rate` calls/s on that host (none when falsy); both hold also for calls
+    that arrive up to `jitter` seconds after their slots."""
     burst = max(1, min(int(burst), int(rate)))
     fleet = None
     if fleet_rate:
-        fleet = Bucket(host_key(base_url), fleet_rate, max(1, min(burst, int(fleet_rate))))
-    return RateLimiter(redis, Bucket(account_key(base_url, account), rate, burst), fleet, sleep)
+        fleet_burst = max(1, min(burst, int(fleet_rate)))
+        fleet = Bucket(host_key(base_url), fleet_rate, fleet_burst, jitter)
+    account_bucket = Bucket(account_key(base_url, account), rate, burst, jitter)
+    return RateLimiter(redis, account_bucket, fleet, sleep)
 
 
 def configured_limiter(base_url: str, account: str) -> RateLimiter:
     """The limiter of one Nmbrs account as the app's settings say (`NMBRS_RATE_LIMIT`,
-    `NMBRS_RATE_BURST`, `NMBRS_FLEET_RATE_LIMIT`), on the app's Redis."""
+    `NMBRS_RATE_BURST`, `NMBRS_FLEET_RATE_LIMIT`, `NMBRS_RATE_JITTER`), on the app's Redis."""
     from flask import current_app
 
     from webapp.queue import redis_connection
@@ -180,4 +184,5 @@ def configured_limiter(base_url: str, account: str) -> RateLimiter:
         rate=float(cfg.get("NMBRS_RATE_LIMIT", 100)),
         burst=int(cfg.get("NMBRS_RATE_BURST", 5)),
         fleet_rate=float(cfg.get("NMBRS_FLEET_RATE_LIMIT", 0) or 0),
+        jitter=float(cfg.get("NMBRS_RATE_JITTER", Bucket.jitter)),
     )
