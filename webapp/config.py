@@ -56,7 +56,7 @@ class Config:
         self.NMBRS_FLEET_RATE_LIMIT = float(env.get("NMBRS_FLEET_RATE_LIMIT", "1000"))
         # How late (s) a call may arrive after its slot, on a busy machine, and still keep
         # every one-second window within the limits: more is safer and slower.
-        self.NMBRS_RATE_JITTER = float(env.get("NMBRS_RATE_JITTER", "0.1"))
+        self.NMBRS_RATE_JITTER = float(env.get("NMBRS_RATE_JITTER", "0.15"))
         # Syncs: RQ job timeout sized for the largest accounts, retries of an unreachable Nmbrs,
         # and when a run whose worker stopped beating is declared dead.
         self.SYNC_JOB_TIMEOUT = 3600
