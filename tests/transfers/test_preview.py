@@ -121,3 +121,24 @@ def test_a_line_the_approver_rejected_is_neither_shown_nor_sent(app, people, nmb
     page = preview(s.admin, rid, [report])
     assert "Skickas (1 rader, 750,00 kr)" in page, page
     assert reasons(page) == []
+
+
+def test_the_collector_paused_for_a_large_plan_is_left_as_it_was_found():
+    import gc
+
+    import pytest
+
+    from webapp.services.transfer.plan import collector_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a plan that fails half-way")
+    assert gc.isenabled()  # back on, also after an error
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # someone else had it off: still off
+    finally:
+        gc.enable()

@@ -42,6 +42,10 @@ class NmbrsPlanner:
         self.employees: dict[int, PayrollEmployee] = {}
         self.wage_types: dict[str, WageType] = {}
         self.cost_centers: dict[str, CostCenter] = {}
+        # What `plan` worked out per employee, cost center and setting.
+        self._employee: dict[int, tuple[bool, str | None, str | None, str]] = {}
+        self._cost_center: dict[str, tuple[str | None, str | None, str]] = {}
+        self._wage: dict[tuple[str | None, bool], tuple[str | None, str, str | None, str]] = {}
         for pe in db.session.scalars(
             select(PayrollEmployee)
             .where(
@@ -62,41 +66,68 @@ class NmbrsPlanner:
             self.cost_centers.setdefault(cc.code, cc)
 
     def plan(self, p, setting) -> None:
-        connection, wage_types = self.connection, self.wage_types
-        pe = self.employees.get(p.employee.id)
-        if pe is not None:
-            p.employee_ref = _as_text(remote_id(connection, pe))
-            p.employee_number = pe.code
-            p.employee_label = f"{pe.code} {pe.description}".strip()
+        # What a line gets depends on its employee, its cost center and its pay item's setting:
+        # each is worked out once (10,000 lines are a few hundred of each).
+        employee = self._employee.get(p.employee.id)
+        if employee is None:
+            employee = self._employee[p.employee.id] = self._plan_employee(p.employee.id)
+        found, ref, number, label = employee
+        if found:
+            p.employee_ref, p.employee_number, p.employee_label = ref, number, label
         if p.cost_center_code:
-            cc = self.cost_centers.get(p.cost_center_code)
-            if cc is None:
-                p.note = _(
-                    "Kostnadsstället %(code)s finns inte i Nmbrs; raden skickas utan "
-                    "kostnadsställe.",
-                    code=p.cost_center_code,
+            cost_center = self._cost_center.get(p.cost_center_code)
+            if cost_center is None:
+                cost_center = self._cost_center[p.cost_center_code] = self._plan_cost_center(
+                    p.cost_center_code
                 )
-            else:
-                p.cost_center_ref = _as_text(remote_id(connection, cc))
-                p.cost_center_label = cc.label
-        p.wage_code = setting.wage_code
-        if setting.wage_code:
-            wt = wage_types.get(setting.wage_code)
-            p.wage_label = wt.label if wt else setting.wage_code
+            p.note, p.cost_center_ref, p.cost_center_label = cost_center
+        wage = self._wage.get((setting.wage_code, setting.included))
+        if wage is None:
+            wage = self._wage[(setting.wage_code, setting.included)] = self._plan_wage(setting)
+        p.wage_code, p.wage_label, reason, detail = wage
         if not setting.included:
             p.reason = "not_included"
         elif p.part.amount == 0:
             p.reason = "zero"
-        elif pe is None or p.employee_ref is None:
+        elif ref is None:
             p.reason = "no_employee"
-        elif not setting.wage_code:
-            p.reason = "no_wage_type"
-        elif setting.wage_code not in wage_types:
-            p.reason, p.detail = "wage_type_missing", setting.wage_code
-        elif wage_types[setting.wage_code].archived:
-            p.reason, p.detail = "wage_type_archived", wage_types[setting.wage_code].label
-        elif not setting.wage_code.isdigit():
-            p.reason = "wage_type_not_numeric"
+        elif reason is not None:
+            p.reason, p.detail = reason, detail
+
+    def _plan_employee(self, user_id: int) -> tuple[bool, str | None, str | None, str]:
+        """Whether the person is mapped to a Nmbrs employee, and its id (None: unknown to the
+        connection's API), number and label."""
+        pe = self.employees.get(user_id)
+        if pe is None:
+            return False, None, None, ""
+        ref = _as_text(remote_id(self.connection, pe))
+        return True, ref, pe.code, f"{pe.code} {pe.description}".strip()
+
+    def _plan_cost_center(self, code: str) -> tuple[str | None, str | None, str]:
+        """The note, Nmbrs id and label of a line's cost center."""
+        cc = self.cost_centers.get(code)
+        if cc is None:
+            note = _(
+                "Kostnadsstället %(code)s finns inte i Nmbrs; raden skickas utan kostnadsställe.",
+                code=code,
+            )
+            return note, None, ""
+        return None, _as_text(remote_id(self.connection, cc)), cc.label
+
+    def _plan_wage(self, setting) -> tuple[str | None, str, str | None, str]:
+        """The pay item's wage code and label, and why its lines cannot go (None: they can)."""
+        code, wage_types = setting.wage_code, self.wage_types
+        wt = wage_types.get(code) if code else None
+        label = (wt.label if wt else code) if code else ""
+        if not code:
+            return code, label, "no_wage_type", ""
+        if wt is None:
+            return code, label, "wage_type_missing", code
+        if wt.archived:
+            return code, label, "wage_type_archived", wt.label
+        if not code.isdigit():
+            return code, label, "wage_type_not_numeric", ""
+        return code, label, None, ""
 
 
 def _as_text(value) -> str | None:

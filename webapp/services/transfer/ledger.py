@@ -75,7 +75,7 @@ def record(
     kind = kind_of(recipient)
     by_report: dict[int, list[PlannedLine]] = defaultdict(list)
     for p in plan.lines:
-        by_report[p.report.id].append(p)
+        by_report[p.line.report_id].append(p)
     # A report goes in when something of it is sent, or when it needs nothing sent (every part
     # left out on purpose). A report whose parts are all blocked stays in Redo att skickas.
     included = [
@@ -87,7 +87,9 @@ def record(
     if not any(p.sendable for p in plan.lines) and not included:
         raise TransferError(_("Inget av det valda kan skickas. Se skälen i förhandsgranskningen."))
     included_ids = {r.id for r in included}  # a set: 10,000 lines each look their report up
-    to_send = [p for p in plan.lines if p.sendable and p.report.id in included_ids]
+    to_send = [p for p in plan.lines if p.sendable and p.line.report_id in included_ids]
+    # Every part of every chosen report, sent or not: the history shows why not.
+    rows = line_rows(plan.lines)
     transfer = Transfer(
         organization_id=recipient.organization_id,
         recipient_id=recipient.id,
@@ -99,8 +101,12 @@ def record(
         unprotected_confirmed=bool(unprotected_confirmed and plan.period_is_past),
         step="waiting" if kind.sends_in_worker else None,
         lines_total=len(to_send),
-        lines_skipped=sum(1 for p in plan.lines if p.report.id in included_ids and not p.sendable),
-        amount_total_ore=sum(to_ore(p.part.amount) for p in to_send),
+        amount_total_ore=sum(
+            row["amount_ore"] for row in rows if row["live"] and row["report_id"] in included_ids
+        ),
+        lines_skipped=sum(
+            1 for p in plan.lines if p.line.report_id in included_ids and not p.sendable
+        ),
     )
     db.session.add(transfer)
     try:
@@ -110,8 +116,8 @@ def record(
             insert(table_of(TransferReport)),
             [{"transfer_id": transfer.id, "report_id": r.id, "active": True} for r in included],
         )
-        # Every part of every chosen report, sent or not: the history shows why not.
-        rows = [line_row(transfer.id, p) for p in plan.lines]
+        for row in rows:
+            row["transfer_id"] = transfer.id
         for chunk in chunks(rows, 1000):
             # The table, not the entity: ORM bulk inserts leave out None values, and a skipped
             # line's live=None must reach the database (else the default True applies).
@@ -151,24 +157,38 @@ def record(
     return transfer
 
 
-def line_row(transfer_id: int, p: PlannedLine) -> dict:
+def line_rows(planned: list[PlannedLine]) -> list[dict]:
+    """The transfer's lines as rows to insert, but for their `transfer_id`. Lines with the same
+    pay part (the plan shares them) compute its values once."""
+    parts: dict[int, dict] = {}  # by id(): every part lives as long as `planned`
+    rows = []
+    for p in planned:
+        part = parts.get(id(p.part))
+        if part is None:
+            part = parts[id(p.part)] = {
+                "pay_item": p.part.item.value,
+                "paxml_code": INFO[p.part.item].paxml_code,
+                "quantity": str(p.part.quantity),
+                "unit_price_ore": to_ore(p.part.unit_price),
+                "amount_ore": to_ore(p.part.amount),
+            }
+        rows.append(line_row(p) | part)
+    return rows
+
+
+def line_row(p: PlannedLine) -> dict:
+    """A line's row, but for its transfer and its pay part's values (`line_rows`)."""
     sendable = p.sendable
     return {
-        "transfer_id": transfer_id,
         "key": p.key,
         "live": True if sendable else None,
-        "report_id": p.report.id,
+        "report_id": p.line.report_id,  # the plain row's, not the ORM report's (10,000 reads)
         "expense_line_id": p.line.id,
-        "pay_item": p.part.item.value,
         "user_id": p.employee.id,
         "employee_ref": p.employee_ref,
         "employee_number": p.employee_number,
         "wage_code": p.wage_code,
-        "paxml_code": INFO[p.part.item].paxml_code,
         "line_date": p.line.date,
-        "quantity": str(p.part.quantity),
-        "unit_price_ore": to_ore(p.part.unit_price),
-        "amount_ore": to_ore(p.part.amount),
         "cost_center_code": p.cost_center_code if p.cost_center_label else None,
         "cost_center_ref": p.cost_center_ref,
         "cost_unit_ref": None,
@@ -213,7 +233,6 @@ class Line:
     cost_center_ref: str | None
     cost_unit_ref: str | None
     comment: str | None
-    baseline: list | None
     batch: int | None = None
 
     @property
@@ -238,7 +257,6 @@ def lines_with(
             LINE.c.cost_center_ref,
             LINE.c.cost_unit_ref,
             LINE.c.comment,
-            LINE.c.baseline,
             LINE.c.batch,
         )
         .where(LINE.c.transfer_id == transfer_id, LINE.c.status == status.value)
@@ -258,9 +276,13 @@ def update_lines(rows: list[dict], **fixed) -> None:
     keys = [k for k in rows[0] if k != "_id"]
     if all(row.get(k) == rows[0][k] for row in rows for k in keys):
         values = {k: rows[0][k] for k in keys} | fixed
+        # The ids as one expanding parameter: 500 literals coerced into the statement each time
+        # cost more than the UPDATE itself.
+        stmt = update(LINE).where(LINE.c.id.in_(bindparam("_ids", expanding=True)))
         for chunk in chunks([row["_id"] for row in rows], 1000):
             db.session.execute(
-                update(LINE).where(LINE.c.id.in_(chunk)).values(**values),
+                stmt.values(**values),
+                {"_ids": list(chunk)},
                 execution_options={"synchronize_session": False},
             )
         return

@@ -37,7 +37,7 @@ from webapp.services import audit, runs
 from webapp.services.errors import NotFound
 from webapp.services.transfer import ledger
 from webapp.services.transfer.ledger import JOB_PREFIX, TransferLost, active_transfer, can_retry
-from webapp.services.transfer.plan import get_transfer, load_reports, preview
+from webapp.services.transfer.plan import collector_paused, get_transfer, load_reports, preview
 from webapp.services.transfer.texts import ERROR_TEXTS, QUEUE_DOWN, TransferError
 
 log = logging.getLogger(__name__)
@@ -91,15 +91,17 @@ def request_transfer(
                     ),
                     running,
                 )
-        plan = preview(
-            recipient,
-            reports,
-            period,
-            current=current,
-            unprotected_confirmed=unprotected_confirmed,
-            loaded=True,
-        )
-        transfer = ledger.record(recipient, plan, user, period, unprotected_confirmed)
+        with collector_paused():
+            plan = preview(
+                recipient,
+                reports,
+                period,
+                current=current,
+                unprotected_confirmed=unprotected_confirmed,
+                loaded=True,
+            )
+            transfer = ledger.record(recipient, plan, user, period, unprotected_confirmed)
+            del plan  # its lines go now, by refcount
     finally:
         with contextlib.suppress(Exception):
             lock.release()
