@@ -42,3 +42,20 @@ def test_english_is_selectable(client, admin):
     assert "Inställningar" not in page.text
     client.post("/lang/sv")
     assert "Inställningar" in client.get("/settings/").text
+
+
+def test_templates_translate_once_per_render_and_outside_render_template_too(app):
+    from flask import render_template_string
+
+    plural = (
+        "{{ ngettext('%(num)d oanvänd reservkod finns kvar.', "
+        "'%(num)d oanvända reservkoder finns kvar.', 2) }}"
+    )
+    with app.test_request_context(headers={"Cookie": "lang=en"}):
+        # render_template: the render's translations, found once
+        assert render_template_string("{{ _('Inställningar') }}") == "Settings"
+        assert render_template_string(plural) == "2 unused recovery codes left."
+        # a template rendered without Flask's context (a macro imported without context)
+        assert app.jinja_env.from_string("{{ _('Inställningar') }}").render() == "Settings"
+    with app.test_request_context():
+        assert render_template_string("{{ _('Inställningar') }}") == "Inställningar"

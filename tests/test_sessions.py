@@ -136,3 +136,17 @@ def test_sessions_older_than_ninety_days_are_purged_with_their_addresses(app, pe
     assert "1 session(s)" in result.output
     with app.app_context():
         assert db.session.scalars(select(UserSession.user_agent)).all() == ["Ny webbläsare"]
+
+
+def test_a_polled_page_does_not_rewrite_the_session_cookie_yet_a_revoked_session_ends_at_once(
+    app, people
+):
+    email = people.user(Role.ADMIN)
+    browser = login(app, email, "Fliken som pollar")
+    browser.get("/settings/")  # the first page stores its form token in the session
+    again = browser.get("/settings/")
+    assert again.status_code == 200
+    assert "Set-Cookie" not in again.headers  # the login's cookie, expiring with the session
+    other = login(app, email, "Telefonen")
+    assert other.post("/account/sessions/end-all").status_code == 302
+    assert browser.get("/settings/").status_code == 302  # refused on the very next request

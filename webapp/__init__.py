@@ -11,7 +11,7 @@ from flask_login import current_user
 from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp import tenancy
+from webapp import pool, tenancy
 from webapp.config import Config
 from webapp.crypto import load_keys
 from webapp.extensions import Base, babel, csrf, db, htmx, login_manager, migrate
@@ -79,7 +79,11 @@ def select_locale() -> str:
 def register_extensions(app: Flask) -> None:
     from webapp import models  # noqa: F401  (every table known to Alembic)
 
+    pool.configure(app)
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            pool.install(engine)
     tenancy.install(db.session.session_factory.class_, Base.registry)
     migrate.init_app(
         app,

@@ -31,6 +31,7 @@ class Config:
         is_dev = self.BRYGGA_ENV in DEV_ENVIRONMENTS
         default_db = "sqlite:///" + str(Path(instance_path) / "brygga.sqlite3")
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(env.get("DATABASE_URL", default_db))
+        # (On PostgreSQL, webapp/pool.py checks pooled connections without the ping's round trip.)
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.REDIS_URL = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         self.SECRET_KEY = env.get("SECRET_KEY") or ("dev-only-not-secret" if is_dev else None)
@@ -95,6 +96,10 @@ class Config:
         # is read; a file just over the receipt limit still gets the receipt form's message.
         self.MAX_CONTENT_LENGTH = MAX_REQUEST_BYTES
 
+        # The cookie is written when the session changes, not re-signed on every request: its
+        # expiry from the login is already the server's limit (SESSION_MAX_HOURS), and a page
+        # polled every second should not rewrite it every second.
+        self.SESSION_REFRESH_EACH_REQUEST = False
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = not is_dev

@@ -1,12 +1,16 @@
-"""Template filters: how Brygga shows dates and amounts to a Swedish reader."""
+"""Template filters: how Brygga shows dates and amounts to a Swedish reader; the templates'
+translations."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from flask import Flask
-from flask_babel import format_datetime, format_decimal
+from flask_babel import format_datetime, format_decimal, get_translations
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 NBSP = "\u00a0"
 
@@ -53,7 +57,54 @@ def pay_item_label(item: str) -> str:
         return item
 
 
+# The render's translations, looked up once per render_template (see install_translations).
+TRANSLATIONS = "_brygga_translations"
+
+
+def _translations(context: Context) -> Any:
+    found = context.get(TRANSLATIONS)  # absent in a macro imported without context
+    return found if found is not None else get_translations()
+
+
+@pass_context
+def _gettext(context: Context, string: str) -> str:
+    return str(_translations(context).ugettext(string))
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    return str(_translations(context).ungettext(singular, plural, n))
+
+
+@pass_context
+def _pgettext(context: Context, msgctxt: str, string: str) -> str:
+    return str(_translations(context).upgettext(msgctxt, string))
+
+
+@pass_context
+def _npgettext(context: Context, msgctxt: str, singular: str, plural: str, n: int) -> str:
+    return str(_translations(context).unpgettext(msgctxt, singular, plural, n))
+
+
+def install_translations(app: Flask) -> None:
+    """The templates' `_()` with the translations of the render, found once per render.
+    Flask-Babel's own callables look up the request, the locale and its catalogue again for
+    every string: a recipient view has ~80 of them, and every open tab polls a fragment."""
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=_gettext,
+        ngettext=_ngettext,
+        newstyle=True,
+        pgettext=_pgettext,
+        npgettext=_npgettext,
+    )
+
+    @app.context_processor
+    def render_translations() -> dict[str, Any]:
+        return {TRANSLATIONS: get_translations()}
+
+
 def register(app: Flask) -> None:
+    install_translations(app)
     app.add_template_filter(kronor)
     app.add_template_filter(when)
     app.add_template_filter(duration)

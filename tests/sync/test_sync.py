@@ -34,7 +34,7 @@ def test_first_sync_fills_the_catalogues_and_shows_what_was_added(
 ):
     response = start_sync(client, recipient_id)
     assert response.status_code == 200
-    assert 'hx-trigger="every 1s"' in response.text  # queued: the fragment polls itself
+    assert 'hx-trigger="load delay:1s, poll"' in response.text  # queued: the fragment polls itself
     assert "<progress" in response.text
 
     work(app)
@@ -127,7 +127,7 @@ def test_nmbrs_down_is_retried_later_and_then_succeeds(app, client, recipient_id
     [run] = runs(app)
     assert run.status == SyncStatus.QUEUED and run.next_retry_at is not None
     fragment = client.get(progress_url(response.text)).text
-    assert 'hx-trigger="every 1s"' in fragment  # still waiting: keeps polling
+    assert 'hx-trigger="load delay:1s, poll"' in fragment  # still waiting: keeps polling
     assert "Nmbrs svarar inte just nu" in fragment and "Nästa försök" in fragment
     assert catalog(app, WageType, recipient_id) == {}
 
@@ -253,7 +253,7 @@ def test_without_javascript_the_button_posts_and_redirects(app, client, recipien
     assert response.headers["Location"].endswith(f"/settings/recipients/{recipient_id}")
     page = client.get(response.headers["Location"]).text
     assert "Hämta senaste data från Nmbrs" in page
-    assert 'hx-trigger="every 1s"' in page  # the queued run's status is on the page
+    assert 'hx-trigger="load delay:1s, poll"' in page  # the queued run's status is on the page
 
 
 def test_another_organizations_admin_cannot_start_or_read_a_sync(

@@ -32,6 +32,23 @@ document.addEventListener("submit", (event) => {
   if (message && !window.confirm(message)) event.preventDefault();
 }, true);
 
+// A polling fragment ([data-poll], hx-trigger "load delay:1s, poll") asks nothing while its tab
+// is hidden, and asks at once when the tab is shown again.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const el = event.detail.elt;
+  if (!document.hidden || !el.matches("[data-poll]")) return;
+  event.preventDefault();
+  document.addEventListener("visibilitychange", () => htmx.trigger(el, "poll"), { once: true });
+});
+
+// Only an answer that replaces the fragment arms its next poll: after a failed one (a restart, a
+// dropped connection) it asks again a little later, as `every 1s` polling would have.
+document.addEventListener("htmx:afterRequest", (event) => {
+  const el = event.detail.elt;
+  if (event.detail.successful || !el.matches("[data-poll]")) return;
+  setTimeout(() => { if (el.isConnected) htmx.trigger(el, "poll"); }, 2000);
+});
+
 // An error an htmx request met is shown in #htmx-error (webapp/main/errors.py); the next
 // request starts without it.
 document.addEventListener("htmx:beforeRequest", () => {
