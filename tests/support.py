@@ -45,3 +45,16 @@ def make_test_app(database_url: str, redis_url: str, instance: Path, **overrides
     }
     config.update(overrides)
     return create_app(config)
+
+
+def use_sandbox_oauth(app, sandbox_url: str, monkeypatch) -> None:
+    """The deployment's Nmbrs OAuth registration and subscription key: the sandbox's demo ones."""
+    from sandbox.oauth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SUBSCRIPTION_KEY
+
+    for key, value in {
+        "NMBRS_OAUTH_CLIENT_ID": DEMO_CLIENT_ID,
+        "NMBRS_OAUTH_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+        "NMBRS_SUBSCRIPTION_KEY": DEMO_SUBSCRIPTION_KEY,
+        "NMBRS_IDENTITY_URL": sandbox_url,
+    }.items():
+        monkeypatch.setitem(app.config, key, value)

@@ -8,9 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from sandbox.oauth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SUBSCRIPTION_KEY
 from tests.recipients.helpers import active, add_single_company_nmbrs
-from tests.support import PASSWORD
+from tests.support import PASSWORD, use_sandbox_oauth
 from webapp.models import Role
 
 ROUTER = "192.0.2.10"  # not loopback: the router is another machine
@@ -20,14 +19,8 @@ CLIENT = "198.51.100.7"
 @pytest.fixture
 def rest_configured(app, proxied_app, nmbrs_sandbox, monkeypatch):
     for each in (app, proxied_app):
-        for key, value in {
-            "NMBRS_BASE_URL": nmbrs_sandbox.url,
-            "NMBRS_OAUTH_CLIENT_ID": DEMO_CLIENT_ID,
-            "NMBRS_OAUTH_CLIENT_SECRET": DEMO_CLIENT_SECRET,
-            "NMBRS_SUBSCRIPTION_KEY": DEMO_SUBSCRIPTION_KEY,
-            "NMBRS_IDENTITY_URL": nmbrs_sandbox.url,
-        }.items():
-            monkeypatch.setitem(each.config, key, value)
+        monkeypatch.setitem(each.config, "NMBRS_BASE_URL", nmbrs_sandbox.url)
+        use_sandbox_oauth(each, nmbrs_sandbox.url, monkeypatch)
 
 
 def through_router(flask_app):

@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from sandbox.oauth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SUBSCRIPTION_KEY
+from sandbox.oauth import DEMO_CLIENT_SECRET, DEMO_SUBSCRIPTION_KEY
 from tests.recipients.helpers import (
     DEMO_TOKEN,
     DEMO_USERNAME,
@@ -35,7 +35,7 @@ from tests.recipients.helpers import (
 )
 from tests.recipients.nmbrs.conftest import consent
 from tests.reports.helpers import add_outlay, login, new_report
-from tests.support import PASSWORD
+from tests.support import PASSWORD, use_sandbox_oauth
 from tests.sync.helpers import start_sync, work
 from webapp.extensions import db
 from webapp.models import (
@@ -136,13 +136,7 @@ def _org_a(app, people, nmbrs_sandbox, monkeypatch) -> OrgA:
 
     monkeypatch.setattr(jobs.context, "_app", app)
     monkeypatch.setattr(jobs.context, "_app_pid", os.getpid())
-    for key, value in {
-        "NMBRS_OAUTH_CLIENT_ID": DEMO_CLIENT_ID,
-        "NMBRS_OAUTH_CLIENT_SECRET": DEMO_CLIENT_SECRET,
-        "NMBRS_SUBSCRIPTION_KEY": DEMO_SUBSCRIPTION_KEY,
-        "NMBRS_IDENTITY_URL": nmbrs_sandbox.url,
-    }.items():
-        monkeypatch.setitem(app.config, key, value)
+    use_sandbox_oauth(app, nmbrs_sandbox.url, monkeypatch)
     for role, (email, name) in A_PEOPLE.items():
         people.user(Role(role), org=ORG_A, email=email, name=name)
     people.user(Role.EMPLOYEE, org=ORG_A, email=A_COLLEAGUE[0], name=A_COLLEAGUE[1])

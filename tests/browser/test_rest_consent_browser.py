@@ -8,7 +8,7 @@ import re
 from playwright.sync_api import expect
 
 from sandbox.data import OTHER_TOKEN, OTHER_USERNAME
-from sandbox.oauth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SUBSCRIPTION_KEY
+from tests.support import use_sandbox_oauth
 from webapp.models import Role
 
 
@@ -22,13 +22,7 @@ def test_admin_moves_a_recipient_to_rest_with_one_consent(
     worker,
     monkeypatch,
 ):
-    for key, value in {
-        "NMBRS_OAUTH_CLIENT_ID": DEMO_CLIENT_ID,
-        "NMBRS_OAUTH_CLIENT_SECRET": DEMO_CLIENT_SECRET,
-        "NMBRS_SUBSCRIPTION_KEY": DEMO_SUBSCRIPTION_KEY,
-        "NMBRS_IDENTITY_URL": nmbrs_sandbox.url,
-    }.items():
-        monkeypatch.setitem(live_app.config, key, value)
+    use_sandbox_oauth(live_app, nmbrs_sandbox.url, monkeypatch)
     login(people.user(Role.ADMIN))
     page.get_by_role("navigation").get_by_role("link", name="Inställningar").click()
     page.get_by_role("link", name="Lägg till rapportmottagare").click()

@@ -8,8 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from sandbox.oauth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SUBSCRIPTION_KEY
-from tests.support import PATIENCE_SECONDS
+from tests.support import PATIENCE_SECONDS, use_sandbox_oauth
 from tests.sync.conftest import company_id, fast_sync, recipient_id  # noqa: F401 - fixtures
 from tests.sync.helpers import start_sync, work
 from webapp.extensions import db
@@ -22,13 +21,7 @@ __all__ = ["consent", "oauth_stats", "sandbox_control", "soap_sync"]
 @pytest.fixture(autouse=True)
 def rest_config(app, nmbrs_sandbox, monkeypatch):
     """The deployment's OAuth registration and subscription key: the sandbox's demo ones."""
-    for key, value in {
-        "NMBRS_OAUTH_CLIENT_ID": DEMO_CLIENT_ID,
-        "NMBRS_OAUTH_CLIENT_SECRET": DEMO_CLIENT_SECRET,
-        "NMBRS_SUBSCRIPTION_KEY": DEMO_SUBSCRIPTION_KEY,
-        "NMBRS_IDENTITY_URL": nmbrs_sandbox.url,
-    }.items():
-        monkeypatch.setitem(app.config, key, value)
+    use_sandbox_oauth(app, nmbrs_sandbox.url, monkeypatch)
     return app
 
 
