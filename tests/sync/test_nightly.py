@@ -83,6 +83,27 @@ def test_a_clock_that_was_down_at_two_catches_up_recipients_not_synced_for_26_ho
     assert later == [] and not hourly_again  # the check is hourly
 
 
+def test_once_the_night_is_over_the_hourly_check_tries_whoever_the_fan_out_never_reached():
+    # Tonight's fan-out (02:00, spread over 3 h) planned 1, 2 and 3; the worker running the
+    # batch with 2 and 3 was killed before 3 started. 3 would otherwise wait for 26 hours.
+    night = at("2026-11-24T02:00")
+    reached = recipient(1, last_synced_at=night + timedelta(minutes=5))
+    failed = recipient(  # tried tonight, Nmbrs down: the next night tries it again
+        2, last_synced_at=night - timedelta(hours=20), last_attempt_at=night + timedelta(hours=1)
+    )
+    missed = recipient(3, last_synced_at=night - timedelta(hours=20))
+    added = recipient(4, created_at=night + timedelta(hours=2))  # added after 02:00
+    everyone = [reached, failed, missed, added]
+    tonight = ClockState("2026-11-24", at("2026-11-24T04:40"))
+    during, _, hourly = plan(at("2026-11-24T05:40"), tonight, everyone, 3 * 3600)
+    assert hourly and during == []  # within an hour of the spread's end: jobs may still run
+    after, _, _ = plan(at("2026-11-24T06:40"), tonight, everyone, 3 * 3600)
+    assert [(p.recipient_id, p.reason) for p in after] == [(3, "catch-up")]
+    # No fan-out tonight (the clock was down at 02:00): only the 26-hour rule, not everyone.
+    no_night = ClockState("2026-11-23", at("2026-11-24T04:40"))
+    assert plan(at("2026-11-24T06:40"), no_night, everyone, 3 * 3600)[0] == []
+
+
 def test_clock_tick_schedules_nightly_jobs_in_rq_and_they_start_syncs(
     app, client, recipient_id, nmbrs_sandbox
 ):
@@ -203,3 +224,17 @@ def test_in_a_batch_an_unreachable_nmbrs_is_retried_in_a_job_of_each_runs_own(
     assert [(r.status, r.attempts, r.trigger) for r in done] == [
         (SyncStatus.SUCCEEDED, 2, SyncTrigger.NIGHTLY)
     ] * 2
+
+
+def test_a_batch_job_may_run_as_long_as_its_syncs_take_side_by_side(app, recipient_id, monkeypatch):
+    monkeypatch.setitem(app.config, "SYNC_NIGHTLY_SPREAD_SECONDS", 0)
+    monkeypatch.setitem(app.config, "SYNC_NIGHTLY_BATCH", 5)
+    monkeypatch.setitem(app.config, "SYNC_NIGHTLY_BATCH_THREADS", 2)
+    ids = copies_of(app, recipient_id, 4)
+    with app.app_context():
+        sync.clock_tick(at("2026-11-24T02:00:30"))
+    [job] = queue(app).get_jobs()
+    assert job.args == tuple(ids)
+    # Five syncs two at a time: three rounds, each allowed one sync's timeout, so a slow
+    # last round is not killed (and its syncs reaped) by a timeout meant for one sync.
+    assert job.timeout == 3 * app.config["SYNC_JOB_TIMEOUT"]

@@ -2,7 +2,9 @@
 
 At 02:00 Europe/Stockholm every recipient whose key is not rejected gets a sync, spread over
 the next hours rather than all at once. Every hour a check catches up anyone not synced (nor
-tried) for 26 hours — the clock was down at 02:00, say — and reaps runs whose worker died.
+tried) for 26 hours — the clock was down at 02:00, say — and, once the night's spread is over,
+anyone the night's fan-out planned but never tried (a worker killed mid-batch, a job Redis
+lost); it also reaps runs whose worker died.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ NIGHTLY_AT = time(2, 0)
 # catch-up takes over (so a restart at noon does not sync everyone at once).
 NIGHTLY_GRACE = timedelta(hours=1)
 CATCH_UP_AFTER = timedelta(hours=26)
+# How long after the night's spread the hourly check waits before it catches up a recipient the
+# fan-out never reached: its job may still be queued behind others, or retrying.
+NIGHT_MISSED_AFTER = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,19 @@ def plan(
     if hourly_due:
         state = ClockState(state.last_nightly_date, now)
         if not nightly_due:
-            planned = [Planned(r.id, 0, "catch-up") for r in eligible if _needs_catch_up(r, now)]
+            # Tonight's fan-out happened and its spread is over: whoever it never reached
+            # is tried now, not a day later.
+            night_missed_before = (
+                start
+                if state.last_nightly_date == night
+                and now >= start + timedelta(seconds=spread_seconds) + NIGHT_MISSED_AFTER
+                else None
+            )
+            planned = [
+                Planned(r.id, 0, "catch-up")
+                for r in eligible
+                if _needs_catch_up(r, now, night_missed_before)
+            ]
     return planned, state, hourly_due
 
 
@@ -114,7 +131,7 @@ def batches(planned: list[Planned], size: int, window: float) -> list[list[Plann
     return groups
 
 
-def _needs_catch_up(r: RecipientState, now: datetime) -> bool:
+def _needs_catch_up(r: RecipientState, now: datetime, night_missed_before: datetime | None) -> bool:
     if r.has_active_run:
         return False
     # Not synced for 26 hours, and not even tried: a recipient whose nightly sync failed
@@ -123,6 +140,8 @@ def _needs_catch_up(r: RecipientState, now: datetime) -> bool:
         (t for t in (_aware(r.last_synced_at), _aware(r.last_attempt_at)) if t is not None),
         default=r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC),
     )
+    if night_missed_before is not None and newest < night_missed_before:
+        return True  # tonight's fan-out never tried it
     return now - newest >= CATCH_UP_AFTER
 
 

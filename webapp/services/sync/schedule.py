@@ -96,7 +96,9 @@ def clock_tick(now: datetime | None = None) -> list[nightly.Planned]:
         kwargs = {
             "job_id": f"{first.reason}-{name}-{stamp}",
             "unique": True,
-            "job_timeout": cfg["SYNC_JOB_TIMEOUT"],
+            # A batch runs its syncs SYNC_NIGHTLY_BATCH_THREADS at a time: a sync's time per round.
+            "job_timeout": cfg["SYNC_JOB_TIMEOUT"]
+            * -(-len(ids) // max(1, cfg["SYNC_NIGHTLY_BATCH_THREADS"])),
             # A batch retries each unreachable sync in a job of its own (run_nightly).
             "retry": retry_policy() if len(ids) == 1 else None,
             "result_ttl": 3600,
