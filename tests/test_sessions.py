@@ -7,12 +7,24 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from tests.support import PASSWORD
 from webapp.extensions import db
-from webapp.models import AuditEvent, Role, UserSession
+from webapp.models import (
+    AuditEvent,
+    Organization,
+    RecipientKind,
+    ReportRecipient,
+    Role,
+    SyncRun,
+    SyncStatus,
+    SyncTrigger,
+    User,
+    UserSession,
+)
 from webapp.models.base import utcnow
+from webapp.models.sync import aware
 
 
 def login(app, email: str, user_agent: str = "Testwebbläsare"):
@@ -150,3 +162,114 @@ def test_a_polled_page_does_not_rewrite_the_session_cookie_yet_a_revoked_session
     other = login(app, email, "Telefonen")
     assert other.post("/account/sessions/end-all").status_code == 302
     assert browser.get("/settings/").status_code == 302  # refused on the very next request
+
+
+def running_sync(app, email: str) -> str:
+    """A sync of a recipient of the user's organization, running with a fresh heartbeat; the
+    URL its progress fragment is polled at."""
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == email))
+        recipient = ReportRecipient(
+            organization_id=user.organization_id, kind=RecipientKind.NMBRS, display_name="Lön"
+        )
+        db.session.add(recipient)
+        db.session.flush()
+        run = SyncRun(
+            recipient_id=recipient.id,
+            trigger=SyncTrigger.MANUAL,
+            status=SyncStatus.RUNNING,
+            step="employees",
+            job_id="running-elsewhere",
+            calls_done=3,
+            calls_total=7,
+            started_at=utcnow(),
+            heartbeat_at=utcnow(),
+        )
+        db.session.add(run)
+        db.session.commit()
+        return f"/settings/recipients/{recipient.id}/sync/{run.id}"
+
+
+def poll(browser, url: str):
+    return browser.get(url, headers={"HX-Request": "true"})
+
+
+def test_a_polled_progress_is_refused_at_once_when_the_session_ends_everywhere(app, people):
+    email = people.user(Role.ADMIN)
+    browser = login(app, email, "Fliken som pollar")
+    url = running_sync(app, email)
+    assert 'value="3"' in poll(browser, url).text
+    other = login(app, email, "Telefonen")
+    assert other.post("/account/sessions/end-all").status_code == 302
+    refused = poll(browser, url)
+    assert refused.status_code in (302, 401) and "<progress" not in refused.text
+
+
+def test_a_polled_progress_is_refused_at_once_after_a_password_change_or_a_lost_admin_role(
+    app, people
+):
+    email = people.user(Role.ADMIN)
+    browser = login(app, email)
+    url = running_sync(app, email)
+    with app.app_context():
+        db.session.execute(update(User).values(role=Role.APPROVER))
+        db.session.commit()
+    assert poll(browser, url).status_code == 403
+    with app.app_context():
+        db.session.execute(update(User).values(session_version=User.session_version + 1))
+        db.session.commit()
+    refused = poll(browser, url)
+    assert refused.status_code in (302, 401) and "<progress" not in refused.text
+
+
+def test_an_idle_session_ends_on_its_next_poll_and_a_poll_keeps_a_session_alive(app, people):
+    email = people.user(Role.ADMIN)
+    browser = login(app, email)
+    url = running_sync(app, email)
+    age_sessions(app, last_seen_at=timedelta(minutes=2))
+    assert poll(browser, url).status_code == 200
+    with app.app_context():
+        seen = db.session.scalar(select(UserSession.last_seen_at))
+        assert utcnow() - aware(seen) < timedelta(minutes=1)  # the poll counted as a request
+    age_sessions(app, last_seen_at=timedelta(minutes=31))
+    assert poll(browser, url).status_code in (302, 401)
+    with app.app_context():
+        assert db.session.scalars(select(UserSession.end_reason)).all() == ["idle"]
+
+
+def test_another_organizations_admin_gets_404_and_an_unenrolled_admin_the_second_factor(
+    app, people
+):
+    url = running_sync(app, people.user(Role.ADMIN))
+    stranger = login(app, people.user(Role.ADMIN, org="Annat AB"))
+    assert poll(stranger, url).status_code == 404
+    email = people.user(Role.ADMIN, email="ny@testbolaget.se")
+    browser = login(app, email)
+    with app.app_context():
+        db.session.execute(update(Organization).values(mfa_required=True))
+        db.session.commit()
+    answer = poll(browser, url)
+    assert answer.status_code == 204 and answer.headers["HX-Redirect"] == "/account/mfa"
+
+
+def test_a_poll_of_a_running_sync_is_one_database_round_trip(app, people):
+    """One statement, outside a transaction (no BEGIN and ROLLBACK around it): every open tab
+    sends this request once a second."""
+    email = people.user(Role.ADMIN)
+    browser = login(app, email)
+    url = running_sync(app, email)
+    poll(browser, url)
+    statements: list[tuple[str, str | None]] = []
+    with app.app_context():
+        engine = db.engine
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement, conn.get_execution_options().get("isolation_level")))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert 'value="3"' in poll(browser, url).text
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(statements) == 1, statements
+    assert statements[0][1] == "AUTOCOMMIT"

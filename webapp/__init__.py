@@ -100,7 +100,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = None
     login_manager.session_protection = "basic"
 
-    from webapp.auth.views import load_user
+    from webapp.auth.loading import load_user
 
     login_manager.user_loader(load_user)
 

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from webapp import tenancy
+from webapp.auth import loading
 from webapp.extensions import htmx
 
 # Answered without loading the user (the health check must not need the session's database).
@@ -48,9 +49,13 @@ CSP = "; ".join(
 
 def register_request_scope(app: Flask) -> None:
     @app.before_request
+    def load_a_polls_user_and_run_together() -> None:
+        loading.load_poll()
+
+    @app.before_request
     def state_the_organization() -> None:
         # The logged-in user's organization; anonymous visitors see no organization's rows.
-        # (Loading the user reads it across organizations: webapp.auth.views.load_user.)
+        # (Loading the user reads it across organizations: webapp.auth.loading.)
         user = current_user if request.endpoint not in NO_USER_ENDPOINTS else None
         organization_id = user.organization_id if user and user.is_authenticated else None
         g.tenant_token = tenancy.enter(tenancy.Scope(organization_id))

@@ -34,22 +34,6 @@ log = logging.getLogger(__name__)
 MFA_PENDING_SECONDS = 300  # between a correct password and the code
 
 
-def load_user(user_id: str) -> User | None:
-    """Flask-Login's loader: the user of a session that still counts on the server."""
-    uid, _sep, version = user_id.partition(":")
-    if not uid.isdigit() or not version.isdigit():
-        return None
-    with tenancy.all_organizations():  # whose the user is, is what we are finding out
-        live, reason = sessions.current(int(uid), session.get("sid"))
-    if live is None or live.user.session_version != int(version):
-        session.clear()
-        if reason in ("idle", "expired"):
-            flash(_("Du har loggats ut eftersom sessionen gick ut. Logga in igen."), "info")
-        return None
-    g.user_session = live
-    return live.user
-
-
 def _safe_next(target: str | None) -> str:
     # Only same-site paths: an open redirect after login would help phishing.
     if target and target.startswith("/") and not target.startswith("//"):

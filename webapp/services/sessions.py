@@ -9,9 +9,10 @@ import hashlib
 import logging
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.sql import Executable
 
@@ -61,30 +62,52 @@ def expiry_reason(row: UserSession, now: datetime) -> str | None:
     return None
 
 
+# Which row a cookie names: its token's hash and its user, bound by `cookie_params`. (The
+# statements using it are built once: building one anew per request took longer than its
+# round trip to the database.)
+OF_COOKIE = and_(
+    UserSession.token_hash == bindparam("cookie_token_hash"),
+    UserSession.user_id == bindparam("cookie_user_id"),
+)
+_CURRENT = (
+    select(UserSession)
+    .where(OF_COOKIE)
+    .options(joinedload(UserSession.user).joinedload(User.organization))
+)
+
+
+def cookie_params(user_id: int, token: str) -> dict[str, Any]:
+    return {"cookie_token_hash": _hash(token), "cookie_user_id": user_id}
+
+
+def standing(row: UserSession, now: datetime) -> tuple[str | None, bool]:
+    """Why the session no longer counts ("ended", "idle", "expired"), None while it does; and
+    whether this request is due to be written down as its last sign of life."""
+    if row.ended_at is not None:
+        return "ended", False
+    reason = expiry_reason(row, now)
+    if reason is not None:
+        return reason, False
+    return None, now - aware(row.last_seen_at) >= TOUCH_EVERY
+
+
 def current(user_id: int, token: str | None) -> tuple[UserSession | None, str | None]:
     """The live session of user `user_id` for the cookie's `token` (its user and organization
     loaded with it, in one query), refreshed as seen now; or None and why it does not count
     ("ended", "idle", "expired", None for no such session)."""
     if not token:
         return None, None
-    row = db.session.scalar(
-        db.select(UserSession)
-        .where(UserSession.token_hash == _hash(token), UserSession.user_id == user_id)
-        .options(joinedload(UserSession.user).joinedload(User.organization))
-    )
+    row = db.session.scalar(_CURRENT, cookie_params(user_id, token))
     if row is None:
         return None, None
-    if row.ended_at is not None:
-        return None, "ended"
     now = utcnow()
-    reason = expiry_reason(row, now)
+    reason, seen = standing(row, now)
     table = table_of(UserSession)
-    if reason is not None:
+    if reason in ("idle", "expired"):
         _write(table.update().where(table.c.id == row.id).values(ended_at=now, end_reason=reason))
-        return None, reason
-    if now - aware(row.last_seen_at) >= TOUCH_EVERY:
+    elif seen:
         _write(table.update().where(table.c.id == row.id).values(last_seen_at=now))
-    return row, None
+    return (row, None) if reason is None else (None, reason)
 
 
 def _write(statement: Executable) -> None:

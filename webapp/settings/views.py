@@ -15,6 +15,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from webapp.auth import loading
 from webapp.extensions import db, htmx
 from webapp.models import PayrollEmployee, ReportRecipient, SyncTrigger, User
 from webapp.permissions import admin_required
@@ -172,7 +173,7 @@ def start_sync(recipient_id: int):
 @bp.route("/recipients/<int:recipient_id>/sync/<int:run_id>")
 @admin_required
 def sync_progress(recipient_id: int, run_id: int):
-    found = sync_service.progress_of(_org_id(), recipient_id, run_id)
+    found = loading.polled_progress() or sync_service.progress_of(_org_id(), recipient_id, run_id)
     if found is None:
         abort(404)
     recipient, run = found

@@ -17,16 +17,24 @@ from flask_babel import gettext as _
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus, get_current_job
-from sqlalchemy import select, update
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import contains_eager, joinedload
 
 from webapp.extensions import db
-from webapp.models import RecipientStatus, ReportRecipient, SyncRun, SyncStatus, SyncTrigger, User
+from webapp.models import (
+    RecipientStatus,
+    ReportRecipient,
+    SyncRun,
+    SyncStatus,
+    SyncTrigger,
+    User,
+    UserSession,
+)
 from webapp.models.base import utcnow
 from webapp.models.sync import ACTIVE_STATUSES
 from webapp.queue import get_queue, redis_connection
 from webapp.recipients import kind_of
-from webapp.services import runs
+from webapp.services import runs, sessions
 from webapp.services.sync.alerts import notify_admins
 from webapp.services.sync.catalogue import RunLost, apply
 from webapp.services.sync.texts import ERROR_TEXTS, QUEUE_DOWN, describe
@@ -380,12 +388,15 @@ def progress(recipient: ReportRecipient, run_id: int) -> SyncRun | None:
     return _reaped(run)
 
 
+def settled(run: SyncRun) -> bool:
+    """Whether the run's progress can be shown as it is: a finished run, or a running one with
+    a fresh heartbeat (the usual case for every open tab's poll). Any other active run is first
+    reaped if dead (and requeued if its job was lost)."""
+    return not run.is_active or (run.status == SyncStatus.RUNNING and not is_dead(run))
+
+
 def _reaped(run: SyncRun) -> SyncRun:
-    # A running run with a fresh heartbeat (the usual case for every open tab's poll) is not
-    # looked at further; otherwise dead runs are reaped (and lost queued ones requeued).
-    if run.status == SyncStatus.RUNNING and not is_dead(run):
-        return run
-    if run.is_active and reap_dead(run.recipient_id):
+    if not settled(run) and reap_dead(run.recipient_id):
         db.session.refresh(run)
     return run
 
@@ -410,6 +421,42 @@ def progress_of(
         return None
     recipient, run = found
     return recipient, _reaped(run)
+
+
+# A progress poll's session (its user and organization with it), the recipient of the user's
+# organization and its run (built once, as `sessions.OF_COOKIE` says why).
+_POLLED = (
+    select(UserSession, ReportRecipient, SyncRun)
+    .join(UserSession.user)
+    .join(User.organization)
+    .join(ReportRecipient, ReportRecipient.organization_id == User.organization_id)
+    .join(SyncRun, SyncRun.recipient_id == ReportRecipient.id)
+    .options(contains_eager(UserSession.user).contains_eager(User.organization))
+    .where(
+        sessions.OF_COOKIE,
+        ReportRecipient.id == bindparam("recipient_id"),
+        ReportRecipient.status == RecipientStatus.ACTIVE,
+        SyncRun.id == bindparam("run_id"),
+    )
+)
+
+
+def polled(
+    user_id: int, token: str, recipient_id: int, run_id: int
+) -> tuple[UserSession, ReportRecipient, SyncRun] | None:
+    """A progress poll's session, recipient and run in one statement: what the user loader
+    and `progress_of` would read. None when any of them is not there. The caller judges the
+    session (`sessions.standing`) and the run (`settled`); the statement states the
+    organization itself, so it runs in `tenancy.all_organizations()`."""
+    params = sessions.cookie_params(user_id, token) | {
+        "recipient_id": recipient_id,
+        "run_id": run_id,
+    }
+    found = db.session.execute(_POLLED, params).first()
+    if found is None:
+        return None
+    row, recipient, run = found
+    return row, recipient, run
 
 
 def view_context(recipient: ReportRecipient) -> dict:
