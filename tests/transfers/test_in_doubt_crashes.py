@@ -269,3 +269,108 @@ def test_a_person_decides_an_osaker_line_and_it_is_never_sent_twice(
     again = s.admin.post(f"{url}/lines/{uncertain.id}/resolve", data={"answer": "missing"})
     assert "Raden är inte längre osäker" in text_of(s.admin.get(url)) or again.status_code == 302
     assert transfers(app)[0].status == TransferStatus.SUCCEEDED
+
+
+class Stopped(Exception):
+    """An error in the worker (not the process dying): it records what is certain."""
+
+
+def batch_two_waits_behind_batch_one(monkeypatch, stop: BaseException) -> None:
+    """Batches of one employee each. Batch 1's call is held until batch 2 has been handed to
+    the wire thread (it waits behind batch 1) and `stop` was raised right then; batch 1's call
+    goes on once batch 2 has been withdrawn (or after 5 s, when it was not)."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from webapp.recipients.nmbrs import delivery
+
+    monkeypatch.setattr(delivery, "BATCH_LINES", 2)
+    stopped = threading.Event()
+    wire: list = []  # the batches' futures, in the order they were handed over
+    insert = delivery._insert
+
+    def held(run, components):
+        if len(wire) < 2 or wire[0].running():
+            assert stopped.wait(30)
+            for _ in range(500):
+                if wire[1].cancelled():
+                    break
+                time.sleep(0.01)
+        return insert(run, components)
+
+    class Wire(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            future = super().submit(fn, *args, **kwargs)
+            if fn is held:
+                wire.append(future)
+            return future
+
+    def hook(reached: str, transfer_id: int) -> None:
+        if reached == "handed" and len(wire) == 2:
+            stopped.set()
+            raise stop
+
+    monkeypatch.setattr(delivery, "ThreadPoolExecutor", Wire)
+    monkeypatch.setattr(delivery, "_insert", held)
+    monkeypatch.setattr(delivery, "crash_hook", hook)
+
+
+def one_employee_stored(nmbrs_sandbox) -> bool:
+    """Batch 1 (one employee's two lines) is in Nmbrs, batch 2 is not."""
+    rows = stored(nmbrs_sandbox)
+    return len(rows) == 2 and len({number for number, *_ in rows}) == 1
+
+
+def test_the_process_dying_while_batch_two_waits_for_the_wire_never_sends_it_twice(
+    app, nmbrs_sandbox, setup, monkeypatch
+):
+    """Batch 2 was recorded as going out and handed to the wire thread, behind batch 1 still on
+    the wire, when the process died: it never leaves. Försök igen reads both back (batch 1
+    is there, batch 2 is not) and sends batch 2 once."""
+    s, rid, reports, expected = setup
+    url = transfer_url(send(s.admin, rid, reports))
+    [t] = transfers(app)
+    with pytest.MonkeyPatch.context() as patched:
+        batch_two_waits_behind_batch_one(patched, Crash("handed"))
+        run_until_crash(app, t.id)
+    assert one_employee_stored(nmbrs_sandbox)
+    worker_found_dead(app, s.admin, url)
+    seen = calls(monkeypatch, nmbrs_sandbox)
+    try_again(app, s.admin, url)
+    assert stored(nmbrs_sandbox) == expected
+    assert seen.count("WageComponentVar_Get") == 2  # both batches were in doubt
+    assert seen.count("WageComponentVar_Insert_Batch") == 1
+    [t] = transfers(app)
+    assert t.status == TransferStatus.SUCCEEDED
+    assert {line.status for line in t.lines} == {LineStatus.SENT}
+
+
+def test_an_error_while_batch_two_waits_for_the_wire_sends_it_later_without_reading_back(
+    app, nmbrs_sandbox, setup, monkeypatch
+):
+    """The worker stops on an error while batch 2 waits behind batch 1: batch 2 certainly did
+    not go, so it is pending again (not in doubt) and batch 1's answer is recorded; Försök
+    igen sends batch 2 without reading anything back."""
+    from webapp.extensions import db
+    from webapp.services import transfer as transfer_service
+
+    s, rid, reports, expected = setup
+    url = transfer_url(send(s.admin, rid, reports))
+    [t] = transfers(app)
+    with pytest.MonkeyPatch.context() as patched, app.app_context():
+        batch_two_waits_behind_batch_one(patched, Stopped("handed"))
+        with pytest.raises(Stopped):
+            transfer_service.execute(t.id)
+        db.session.remove()
+    assert one_employee_stored(nmbrs_sandbox)
+    [t] = transfers(app)
+    assert (
+        sorted(line.status for line in t.lines) == [LineStatus.PENDING] * 2 + [LineStatus.SENT] * 2
+    )
+    seen = calls(monkeypatch, nmbrs_sandbox)
+    try_again(app, s.admin, url)
+    assert stored(nmbrs_sandbox) == expected
+    assert seen == ["WageComponentVar_Insert_Batch"]
+    [t] = transfers(app)
+    assert t.status == TransferStatus.SUCCEEDED

@@ -51,23 +51,17 @@ def record_many(
     leaked = _SECRET_KEYS & set(details)
     if leaked:
         raise ValueError(f"audit details must not contain secrets: {sorted(leaked)}")
-    from sqlalchemy import insert
+    from webapp.models.base import insert_rows, table_of, utcnow
 
-    from webapp.models.base import table_of, utcnow
-
-    now = utcnow()
-    db.session.execute(
-        insert(table_of(AuditEvent)),
-        [
-            {
-                "action": action,
-                "actor_id": actor.id if actor is not None else None,
-                "organization_id": organization_id,
-                "object_type": object_type,
-                "object_id": str(object_id),
-                "details": details,
-                "created_at": now,
-            }
-            for object_id in object_ids
-        ],
+    insert_rows(
+        db.session.connection(),
+        table_of(AuditEvent),
+        ("object_id",),
+        [(str(object_id),) for object_id in object_ids],
+        action=action,
+        actor_id=actor.id if actor is not None else None,
+        organization_id=organization_id,
+        object_type=object_type,
+        details=details,
+        created_at=utcnow(),
     )

@@ -21,7 +21,7 @@ import contextlib
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -128,8 +128,59 @@ def _send_all(run: _Run) -> None:
         log.warning("transfer %s: %d lines in doubt; reading back", transfer_id, len(in_doubt))
         _settle_doubt(run, in_doubt)
     run.sent = db.session.scalar(select(count_of(transfer_id, LineStatus.SENT))) or 0
-    _progress(run, "sending")
-    pending = lines_with(transfer_id, LineStatus.PENDING)
+    run.next_batch = (
+        db.session.scalar(select(func.max(LINE.c.batch)).where(LINE.c.transfer_id == transfer_id))
+        or 0
+    ) + 1
+    # Pipelined: batch k+1 is recorded as going out (committed) and handed to the wire thread
+    # while batch k is on the wire; the wire thread sends it the moment k's answer is in, and
+    # k's answer is recorded while k+1 is on the wire. One thread does the HTTP, this one the
+    # database: at most one batch on the wire and one waiting for it.
+    marked: list[Line] = []  # recorded as going out, not handed to the wire yet
+    handed: list[tuple[list[Line], Future]] = []  # handed to the wire, answer not recorded yet
+    with ThreadPoolExecutor(1, thread_name_prefix="nmbrs-wire") as wire:
+        try:
+            for batch in _batches(lines_with(transfer_id, LineStatus.PENDING)):
+                crash_hook("before_send", transfer_id)
+                marked = _mark_sending(run, batch)
+                crash_hook("marked", transfer_id)  # recorded as going out, not yet sent
+                # Built here, not on the wire thread: while the batch before is on the wire.
+                components = [_component(line) for line in marked]
+                handed.append((marked, wire.submit(_insert, run, components)))
+                marked = []
+                crash_hook("handed", transfer_id)  # on the wire, or waiting for the one before
+                if len(handed) > 1:
+                    _settle_batch(run, *handed.pop(0))  # waits for its answer
+            while handed:
+                _settle_batch(run, *handed.pop(0))
+        except BaseException as exc:
+            # Nothing more goes on the wire once something went wrong (or the process is
+            # going): a batch still waiting for it is not sent.
+            unsent = marked + [line for lines, reply in handed if reply.cancel() for line in lines]
+            if isinstance(exc, Exception):
+                _after_failure(run, unsent, handed)
+            raise
+
+
+def _after_failure(run: _Run, unsent: list[Line], handed: list[tuple[list[Line], Future]]):
+    """Record what is certain after the sending stopped on an error. Commits."""
+    db.session.rollback()
+    # Recorded as going out but never sent: certainly not in Nmbrs, so back to pending and a
+    # retry sends them without reading back. (A process that dies instead leaves them in
+    # doubt, which the read-back settles.)
+    update_lines([{"_id": line.id} for line in unsent], status=LineStatus.PENDING.value)
+    # A batch that went on the wire: Nmbrs' answer, if it says yes, is recorded; otherwise the
+    # batch stays in doubt for the next attempt's read-back.
+    for lines, reply in handed:
+        if not reply.cancelled():
+            with contextlib.suppress(NmbrsError):
+                _record_sent(run, _with_ids(lines, reply.result()))
+    db.session.commit()
+
+
+def _batches(pending: list[Line]) -> list[list[Line]]:
+    """Pending lines (by employee) in batches of whole employees of at most BATCH_LINES lines
+    (an employee with more goes alone), in the order they are sent."""
     by_employee: dict[str, list[Line]] = defaultdict(list)
     for line in pending:
         by_employee[line.employee_ref].append(line)
@@ -142,52 +193,13 @@ def _send_all(run: _Run) -> None:
         batch.extend(lines)
     if batch:
         batches.append(batch)
-    run.next_batch = (
-        db.session.scalar(select(func.max(LINE.c.batch)).where(LINE.c.transfer_id == transfer_id))
-        or 0
-    ) + 1
-    # Pipelined: batch k+1 is recorded as going out (committed) while batch k is on the wire,
-    # and handed to the wire as soon as k's answer is in; k's answer is recorded while k+1 is
-    # on the wire. One thread does the HTTP, this one the database.
-    marked: list[Line] = []  # recorded as going out, not handed to the wire yet
-    in_flight: tuple[list[Line], Future] | None = None
-    try:
-        with ThreadPoolExecutor(1, thread_name_prefix="nmbrs-wire") as wire:
-            for batch in batches:
-                crash_hook("before_send", transfer_id)
-                marked = _mark_sending(run, batch)
-                crash_hook("marked", transfer_id)  # recorded as going out, not yet sent
-                answered = in_flight
-                if answered is not None:
-                    wait([answered[1]])
-                in_flight, marked = (marked, wire.submit(_insert, run, marked)), []
-                if answered is not None:
-                    _settle_batch(run, *answered)
-            if in_flight is not None:
-                answered, in_flight = in_flight, None
-                _settle_batch(run, *answered)
-    except Exception:
-        db.session.rollback()
-        # A batch recorded but never handed over certainly did not go: back to pending, so
-        # that a retry sends it without reading back. (A process that dies here leaves it in
-        # doubt, which the read-back settles.)
-        if marked:
-            update_lines([{"_id": line.id} for line in marked], status=LineStatus.PENDING.value)
-        # A batch still on the wire: Nmbrs' answer, if it says yes, is recorded; otherwise
-        # the batch stays in doubt for the next attempt's read-back.
-        if in_flight is not None:
-            lines, reply = in_flight
-            with contextlib.suppress(NmbrsError):
-                ids = reply.result()
-                _record_sent(run, _with_ids(lines, ids))
-        db.session.commit()
-        raise
+    return batches
 
 
-def _insert(run: _Run, lines: list[Line]):
+def _insert(run: _Run, components: list[NewWageComponent]):
     """The batch's one call (on the wire thread): ids over REST, None over SOAP."""
     return run.client.insert_wage_components(
-        [_component(line) for line in lines],
+        components,
         year=run.year,
         period=run.period,
         unprotected=run.unprotected,
@@ -224,7 +236,7 @@ def _settle_batch(run: _Run, lines: list[Line], reply: Future, *, resent: bool =
         again = _mark_sending(run, missing)
         future: Future = Future()
         try:
-            future.set_result(_insert(run, again))
+            future.set_result(_insert(run, [_component(line) for line in again]))
         except NmbrsError as exc:
             future.set_exception(exc)
         _settle_batch(run, again, future, resent=True)
@@ -409,7 +421,8 @@ def _claim_transfer(run: _Run) -> None:
             Transfer.status == TransferStatus.RUNNING,
             Transfer.attempts == run.attempt,  # a later attempt (a retry) has taken over
         )
-        .values(heartbeat_at=utcnow())
+        # The page's progress too: the first batch's commit says the sending has begun.
+        .values(heartbeat_at=utcnow(), step="sending", lines_sent=run.sent)
         .execution_options(synchronize_session=False)
     )
     if rowcount(claimed) != 1:

@@ -68,9 +68,9 @@ class NmbrsPlanner:
     def plan(self, p, setting) -> None:
         # What a line gets depends on its employee, its cost center and its pay item's setting:
         # each is worked out once (10,000 lines are a few hundred of each).
-        employee = self._employee.get(p.employee.id)
+        employee = self._employee.get(p.user_id)
         if employee is None:
-            employee = self._employee[p.employee.id] = self._plan_employee(p.employee.id)
+            employee = self._employee[p.user_id] = self._plan_employee(p.user_id)
         found, ref, number, label = employee
         if found:
             p.employee_ref, p.employee_number, p.employee_label = ref, number, label

@@ -7,8 +7,8 @@ by every commit, would cost more than talking to the payroll system)."""
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
@@ -28,7 +28,7 @@ from webapp.models import (
     TransferStatus,
     User,
 )
-from webapp.models.base import table_of, utcnow
+from webapp.models.base import insert_rows, table_of, utcnow
 from webapp.models.transfer import ACTIVE_TRANSFER_STATUSES
 from webapp.nmbrs import PayrollPeriod
 from webapp.payitems import INFO
@@ -90,6 +90,7 @@ def record(
     to_send = [p for p in plan.lines if p.sendable and p.line.report_id in included_ids]
     # Every part of every chosen report, sent or not: the history shows why not.
     rows = line_rows(plan.lines)
+    live, report, amount = (LINE_COLUMNS.index(c) for c in ("live", "report_id", "amount_ore"))
     transfer = Transfer(
         organization_id=recipient.organization_id,
         recipient_id=recipient.id,
@@ -102,7 +103,7 @@ def record(
         step="waiting" if kind.sends_in_worker else None,
         lines_total=len(to_send),
         amount_total_ore=sum(
-            row["amount_ore"] for row in rows if row["live"] and row["report_id"] in included_ids
+            row[amount] for row in rows if row[live] and row[report] in included_ids
         ),
         lines_skipped=sum(
             1 for p in plan.lines if p.line.report_id in included_ids and not p.sendable
@@ -111,17 +112,14 @@ def record(
     db.session.add(transfer)
     try:
         db.session.flush()
-        # The job id is given as the job is enqueued (runner._enqueue).
+        if kind.sends_in_worker:
+            # Committed with the lines (one commit, not two): the job is enqueued under it.
+            transfer.job_id = runs.new_job_id(f"{JOB_PREFIX}-{transfer.id}")
         db.session.execute(
             insert(table_of(TransferReport)),
             [{"transfer_id": transfer.id, "report_id": r.id, "active": True} for r in included],
         )
-        for row in rows:
-            row["transfer_id"] = transfer.id
-        for chunk in chunks(rows, 1000):
-            # The table, not the entity: ORM bulk inserts leave out None values, and a skipped
-            # line's live=None must reach the database (else the default True applies).
-            db.session.execute(insert(table_of(TransferLine)), list(chunk))
+        insert_rows(db.session.connection(), LINE, LINE_COLUMNS, rows, transfer_id=transfer.id)
         if not kind.sends_in_worker:
             kind.prepare(transfer, recipient)
         audit.record(
@@ -157,48 +155,75 @@ def record(
     return transfer
 
 
-def line_rows(planned: list[PlannedLine]) -> list[dict]:
-    """The transfer's lines as rows to insert, but for their `transfer_id`. Lines with the same
-    pay part (the plan shares them) compute its values once."""
-    parts: dict[int, dict] = {}  # by id(): every part lives as long as `planned`
+# A line's row as `line_rows` makes it (its transfer's id is added as the rows are inserted).
+LINE_COLUMNS = (
+    "key",
+    "live",
+    "report_id",
+    "expense_line_id",
+    "user_id",
+    "employee_ref",
+    "employee_number",
+    "wage_code",
+    "line_date",
+    "cost_center_code",
+    "cost_center_ref",
+    "cost_unit_ref",
+    "comment",
+    "status",
+    "skip_reason",
+    "error_message",
+    "note",
+    "attempts",
+    # its pay part's
+    "pay_item",
+    "paxml_code",
+    "quantity",
+    "unit_price_ore",
+    "amount_ore",
+)
+
+
+def line_rows(planned: list[PlannedLine]) -> list[tuple]:
+    """The transfer's lines as rows of `LINE_COLUMNS`. Lines with the same pay part (the plan
+    shares them) compute its values once."""
+    parts: dict[int, tuple] = {}  # by id(): every part lives as long as `planned`
     rows = []
     for p in planned:
         part = parts.get(id(p.part))
         if part is None:
-            part = parts[id(p.part)] = {
-                "pay_item": p.part.item.value,
-                "paxml_code": INFO[p.part.item].paxml_code,
-                "quantity": str(p.part.quantity),
-                "unit_price_ore": to_ore(p.part.unit_price),
-                "amount_ore": to_ore(p.part.amount),
-            }
-        rows.append(line_row(p) | part)
+            part = parts[id(p.part)] = (
+                p.part.item.value,
+                INFO[p.part.item].paxml_code,
+                str(p.part.quantity),
+                to_ore(p.part.unit_price),
+                to_ore(p.part.amount),
+            )
+        sendable = p.reason is None
+        rows.append(
+            (
+                p.key,
+                True if sendable else None,  # None, not False: only live keys are unique
+                p.line.report_id,  # the plain row's, not the ORM report's (10,000 reads)
+                p.line.id,
+                p.user_id,
+                p.employee_ref,
+                p.employee_number,
+                p.wage_code,
+                p.line.date,
+                p.cost_center_code if p.cost_center_label else None,
+                p.cost_center_ref,
+                None,
+                p.comment,
+                LineStatus.PENDING if sendable else LineStatus.SKIPPED,
+                p.reason,
+                p.detail or None,
+                p.note,
+                0,
+                *part,
+            )
+        )
     return rows
-
-
-def line_row(p: PlannedLine) -> dict:
-    """A line's row, but for its transfer and its pay part's values (`line_rows`)."""
-    sendable = p.sendable
-    return {
-        "key": p.key,
-        "live": True if sendable else None,
-        "report_id": p.line.report_id,  # the plain row's, not the ORM report's (10,000 reads)
-        "expense_line_id": p.line.id,
-        "user_id": p.employee.id,
-        "employee_ref": p.employee_ref,
-        "employee_number": p.employee_number,
-        "wage_code": p.wage_code,
-        "line_date": p.line.date,
-        "cost_center_code": p.cost_center_code if p.cost_center_label else None,
-        "cost_center_ref": p.cost_center_ref,
-        "cost_unit_ref": None,
-        "comment": p.comment,
-        "status": LineStatus.PENDING if sendable else LineStatus.SKIPPED,
-        "skip_reason": p.reason,
-        "error_message": p.detail or None,
-        "note": p.note,
-        "attempts": 0,
-    }
 
 
 def can_retry(transfer: Transfer) -> bool:
@@ -264,7 +289,7 @@ def lines_with(
     )
     if without_component:
         stmt = stmt.where(LINE.c.component_id.is_(None))
-    return [Line(*row) for row in db.session.execute(stmt)]
+    return [Line(*row) for row in db.session.execute(stmt).all()]  # one fetch, not 10,000
 
 
 def update_lines(rows: list[dict], **fixed) -> None:
@@ -324,14 +349,15 @@ def stop(transfer: Transfer, code: str, message: str) -> None:
 
 def finish(transfer: Transfer, *, error_code: str | None = None, message: str | None = None):
     """Count the lines, settle the reports and set the transfer's final status. Commits."""
-    counts = status_counts(transfer.id)
+    lines = tally(transfer.id)
+    counts = lines.counts
     sent = counts.get(LineStatus.SENT, 0)
     failed = counts.get(LineStatus.FAILED, 0)
     open_lines = counts.get(LineStatus.PENDING, 0) + counts.get(LineStatus.SENDING, 0)
     uncertain = counts.get(LineStatus.UNCERTAIN, 0)
     transfer.lines_sent = sent
     transfer.lines_failed = failed
-    transfer.amount_sent_ore = sent_amount(transfer.id)
+    transfer.amount_sent_ore = lines.sent_ore
     if open_lines:
         transfer.status = TransferStatus.FAILED
     elif uncertain:
@@ -349,7 +375,7 @@ def finish(transfer: Transfer, *, error_code: str | None = None, message: str | 
     transfer.error_code = error_code
     transfer.error_message = message
     transfer.finished_at = utcnow()
-    settle_reports(transfer)
+    settle_reports(transfer, lines.by_report)
     audit.record(
         "transfer.finished",
         actor=None,
@@ -394,18 +420,47 @@ def sent_amount(transfer_id: int) -> int:
     )
 
 
-def settle_reports(transfer: Transfer) -> None:
-    """Each report of the transfer: sent (every part sent or left out on purpose) → TRANSFERRED;
-    lines still open → held; otherwise released back to Redo att skickas (its sent lines stay
-    sent: a new transfer sends only the rest). Plain rows and one UPDATE per outcome, not an
-    object per report and line."""
-    kinds: dict[int, set[tuple[LineStatus, str | None]]] = defaultdict(set)
-    for report_id, status, reason in db.session.execute(
-        select(LINE.c.report_id, LINE.c.status, LINE.c.skip_reason)
-        .where(LINE.c.transfer_id == transfer.id)
+@dataclass
+class Tally:
+    """A transfer's lines counted in one pass: per status, the amount sent, and which statuses
+    (with skip reasons) each report's lines have."""
+
+    counts: Counter[LineStatus] = field(default_factory=Counter)
+    sent_ore: int = 0
+    by_report: dict[int, set[tuple[LineStatus, str | None]]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
+
+
+def tally(transfer_id: int) -> Tally:
+    db.session.flush()  # a plain-table select does not autoflush the caller's changes
+    found = Tally()
+    for report_id, status, reason, count, amount_ore in db.session.execute(
+        select(
+            LINE.c.report_id,
+            LINE.c.status,
+            LINE.c.skip_reason,
+            func.count(LINE.c.id),
+            func.sum(LINE.c.amount_ore),
+        )
+        .where(LINE.c.transfer_id == transfer_id)
         .group_by(LINE.c.report_id, LINE.c.status, LINE.c.skip_reason)
-    ):
-        kinds[report_id].add((LineStatus(status), reason))
+    ).all():
+        status = LineStatus(status)
+        found.counts[status] += count
+        if status == LineStatus.SENT:
+            found.sent_ore += int(amount_ore or 0)
+        found.by_report[report_id].add((status, reason))
+    return found
+
+
+def settle_reports(
+    transfer: Transfer, kinds: dict[int, set[tuple[LineStatus, str | None]]]
+) -> None:
+    """Each report of the transfer (`kinds`: its lines' statuses, from `tally`): sent (every
+    part sent or left out on purpose) → TRANSFERRED; lines still open → held; otherwise released
+    back to Redo att skickas (its sent lines stay sent: a new transfer sends only the rest).
+    Plain rows and one UPDATE per outcome, not an object per report and line."""
     links = table_of(TransferReport)
     held = db.session.scalars(
         select(links.c.report_id).where(
@@ -464,14 +519,14 @@ def fail(transfer: Transfer, code: str, message: str) -> None:
     db.session.refresh(transfer)
     transfer.error_code = code
     transfer.error_message = message
-    counts = status_counts(transfer.id)
-    transfer.lines_sent = counts.get(LineStatus.SENT, 0)
-    transfer.lines_failed = counts.get(LineStatus.FAILED, 0)
-    transfer.amount_sent_ore = sent_amount(transfer.id)
+    lines = tally(transfer.id)
+    transfer.lines_sent = lines.counts.get(LineStatus.SENT, 0)
+    transfer.lines_failed = lines.counts.get(LineStatus.FAILED, 0)
+    transfer.amount_sent_ore = lines.sent_ore
     transfer.status = TransferStatus.FAILED
     transfer.step = None
     transfer.finished_at = utcnow()
-    settle_reports(transfer)
+    settle_reports(transfer, lines.by_report)
     audit.record(
         "transfer.failed",
         actor=None,

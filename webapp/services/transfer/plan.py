@@ -134,6 +134,7 @@ class PlannedLine:
     part: PayPart
     key: str
     employee: User
+    user_id: int  # the employee's, read once per report (an ORM attribute read costs)
     employee_ref: str | None = None
     employee_number: str | None = None
     employee_label: str = ""
@@ -215,11 +216,12 @@ def preview(
     locked = planner.locked
     for report in reports:
         # Read once per report: an ORM attribute costs more than the rest of a line's work.
-        employee, name = report.employee, report.employee.name
+        employee = report.employee
+        name, user_id = employee.name, employee.id
         for line in lines.get(report.id, ()):
             for part in line.parts:
                 key = f"{line.id}:{part.item.value}"
-                p = PlannedLine(report, line, part, key, employee)
+                p = PlannedLine(report, line, part, key, employee, user_id)
                 p.comment = comment_for(report, key)
                 p.employee_label = name
                 p.cost_center_code = line.cost_center_code
@@ -264,7 +266,7 @@ def lines_of(report_ids: Sequence[int]) -> dict[int, list[PlanLine]]:
             select(*columns)
             .where(ExpenseLine.report_id.in_(chunk), ExpenseLine.rejected.is_not(True))
             .order_by(ExpenseLine.id)
-        ):
+        ).all():  # one fetch, not one per row
             parts = decoded.get(text)
             if parts is None:
                 parts = decoded[text] = tuple(

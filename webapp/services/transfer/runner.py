@@ -107,7 +107,7 @@ def request_transfer(
             lock.release()
     if kind.sends_in_worker:
         try:
-            _enqueue(transfer)
+            _start_job(transfer)  # under the job id recorded with it (ledger.record)
         except RedisError:
             # The transfer stays queued; reap_dead() enqueues it again once Redis is back.
             log.warning("could not enqueue transfer %s: redis unavailable", transfer.id)
@@ -118,6 +118,12 @@ def _enqueue(transfer: Transfer, function: str = JOB_FUNCTION) -> None:
     """Start the transfer's job (or its undo's) under a job id of its own attempt."""
     transfer.job_id = runs.new_job_id(f"{JOB_PREFIX}-{transfer.id}")
     db.session.commit()
+    _start_job(transfer, function)
+
+
+def _start_job(transfer: Transfer, function: str = JOB_FUNCTION) -> None:
+    """Enqueue the job under the transfer's committed job id."""
+    assert transfer.job_id is not None
     intervals = current_app.config.get("TRANSFER_RETRY_INTERVALS", [30, 120, 600])
     runs.enqueue(
         function,
