@@ -273,3 +273,20 @@ def test_a_poll_of_a_running_sync_is_one_database_round_trip(app, people):
         event.remove(engine, "before_cursor_execute", seen)
     assert len(statements) == 1, statements
     assert statements[0][1] == "AUTOCOMMIT"
+
+
+def test_every_poll_shows_the_runs_latest_step_and_count_in_the_browsers_language(app, people):
+    email = people.user(Role.ADMIN)
+    browser = login(app, email)
+    url = running_sync(app, email)
+    other_url = running_sync(app, email)  # the same step and count, another recipient
+    first = poll(browser, url).text
+    assert 'value="3"' in first and "Hämtar anställda…" in first and url in first
+    assert other_url in poll(browser, other_url).text and url not in poll(browser, other_url).text
+    for values, shown in (({"calls_done": 5}, 'value="5"'), ({"step": "saving"}, "Sparar…")):
+        with app.app_context():
+            db.session.execute(update(SyncRun).values(values))
+            db.session.commit()
+        assert shown in poll(browser, url).text
+    browser.set_cookie("lang", "en")
+    assert "Saving…" in poll(browser, url).text

@@ -12,12 +12,13 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from webapp.auth import loading
 from webapp.extensions import db, htmx
-from webapp.models import PayrollEmployee, ReportRecipient, SyncTrigger, User
+from webapp.models import PayrollEmployee, ReportRecipient, SyncRun, SyncStatus, SyncTrigger, User
 from webapp.permissions import admin_required
 from webapp.recipients import Kind, all_kinds, kind_for, kind_of
 from webapp.responses import finish, render_dialog
@@ -164,9 +165,7 @@ def start_sync(recipient_id: int):
         flash(str(exc.user_message), "error")
         return redirect(url_for("settings.recipient_view", recipient_id=recipient.id))
     if htmx:
-        return render_template(
-            "recipients/sync_status.html", recipient=recipient, view=sync_service.describe(run)
-        )
+        return _sync_status(recipient, run)
     return redirect(url_for("settings.recipient_view", recipient_id=recipient.id))
 
 
@@ -177,15 +176,44 @@ def sync_progress(recipient_id: int, run_id: int):
     if found is None:
         abort(404)
     recipient, run = found
-    response = make_response(
-        render_template(
-            "recipients/sync_status.html", recipient=recipient, view=sync_service.describe(run)
-        )
-    )
+    response = make_response(_progress_fragment(recipient, run))
     if not run.is_active:
         # Polling stops here; the page then refreshes the history, badge and catalogues.
         response.headers["HX-Trigger"] = "sync-finished"
     return response
+
+
+# A running sync's fragment, rendered once per step, count and language instead of once per open
+# tab and second. The key is all it shows: nothing of the session (no form token, no user), and
+# no times or errors (those are a queued or finished run's, rendered afresh each poll).
+_RUNNING_FRAGMENTS: dict[tuple, str] = {}
+_RUNNING_FRAGMENTS_KEPT = 512
+
+
+def _progress_fragment(recipient: ReportRecipient, run: SyncRun) -> str:
+    if run.status != SyncStatus.RUNNING:
+        return _sync_status(recipient, run)
+    key = (
+        recipient.id,
+        run.id,
+        run.step,
+        run.calls_done,
+        run.calls_total,
+        str(get_locale()),
+        request.script_root,
+    )
+    html = _RUNNING_FRAGMENTS.get(key)
+    if html is None:
+        if len(_RUNNING_FRAGMENTS) >= _RUNNING_FRAGMENTS_KEPT:
+            _RUNNING_FRAGMENTS.clear()
+        html = _RUNNING_FRAGMENTS[key] = _sync_status(recipient, run)
+    return html
+
+
+def _sync_status(recipient: ReportRecipient, run: SyncRun) -> str:
+    return render_template(
+        "recipients/sync_status.html", recipient=recipient, view=sync_service.describe(run)
+    )
 
 
 @bp.route("/recipients/<int:recipient_id>/catalog/<tab>")
