@@ -8,7 +8,8 @@ import contextvars
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import aliased
 
 import jobs.sync
 from tests.conftest import get_org, get_user
@@ -103,6 +104,36 @@ def test_a_deliberately_unfiltered_query_sees_only_the_current_organizations_row
             )
         with tenant(alfa):
             assert db.session.get(ExpenseReport, beta_report) is None
+
+
+def test_a_query_with_its_own_organization_filter_still_sees_only_the_current_organization(
+    app, two_organizations
+):
+    """The guard leaves a query that filters on the current organization by itself as it is;
+    any other shape of filter, or another organization's rows reached beside it, still gets
+    the criteria."""
+    alfa, beta = two_organizations
+    with app.app_context(), tenant(alfa):
+        own = select(ExpenseReport.title).where(ExpenseReport.organization_id == alfa)
+        assert db.session.scalars(own).all() == ["Resa Alfa AB"]
+        # The same shape of statement with another organization's id: nothing.
+        other = select(ExpenseReport.title).where(ExpenseReport.organization_id == beta)
+        assert db.session.scalars(other).all() == []
+        either = select(ExpenseReport.title).where(
+            or_(ExpenseReport.organization_id == alfa, ExpenseReport.organization_id == beta)
+        )
+        assert db.session.scalars(either).all() == ["Resa Alfa AB"]
+        # Beside the filtered rows, a subquery of rows the filter does not cover (of another
+        # table, and of the same table).
+        for reports in (ExpenseReport, aliased(ExpenseReport)):
+            beta_title = (
+                select(reports.title).where(reports.title == "Resa Beta AB").scalar_subquery()
+            )
+            for owner in (User, ExpenseReport):
+                beside = select(owner.organization_id, beta_title).where(
+                    owner.organization_id == alfa
+                )
+                assert db.session.execute(beside).first() == (alfa, None)
 
 
 def test_a_bulk_update_without_a_filter_changes_only_the_current_organization(

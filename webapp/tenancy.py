@@ -5,7 +5,9 @@ owned (`__tenant__`): `"organization_id"` for a row with its own column, or the 
 relationship to the row that owns it (a payroll employee belongs to a recipient, which belongs
 to an organization). A `do_orm_execute` hook adds `with_loader_criteria` for every such model
 to every ORM SELECT, UPDATE and DELETE, so a forgotten `organization_id` filter returns
-nothing of another customer instead of everything.
+nothing of another customer instead of everything. (A plain SELECT that already keeps every
+owned table it names to the organization, by its own `organization_id == <this organization>`
+AND-ed into its WHERE, runs as written: the criteria would change nothing.)
 
 Who states the organization:
 - a request: the logged-in user's organization; an anonymous request sees no organization's
@@ -28,10 +30,19 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, event, false, inspect
+from sqlalchemy import Select, Table, event, false, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
-from sqlalchemy.sql import visitors
-from sqlalchemy.sql.elements import ClauseElement, ColumnElement
+from sqlalchemy.sql import operators, visitors
+from sqlalchemy.sql.cache_key import CacheKey
+from sqlalchemy.sql.elements import (
+    BinaryExpression,
+    BindParameter,
+    BooleanClauseList,
+    ClauseElement,
+    ColumnClause,
+    ColumnElement,
+)
+from sqlalchemy.sql.selectable import FromClause, SelectBase
 
 DIRECT = "organization_id"  # the model has its own organization_id column
 ITSELF = "id"  # the Organization model: its own id
@@ -135,21 +146,102 @@ def criteria(model: type, organization_id: int) -> ColumnElement[bool]:
     return relationship.has(criteria(parent, organization_id))
 
 
-def _touched(state: ORMExecuteState, owned: dict[str, type]) -> list[type]:
+@dataclass(frozen=True)
+class _Shape:
+    """What the guard needs to know of one statement shape (SQLAlchemy's cache key: the same
+    SQL but for the bound values)."""
+
+    touched: tuple[type, ...]  # the owned models whose tables it names
+    # Where each touched model's own `organization_id == :value` is among the bound values,
+    # when the statement filters every one of them by itself; None otherwise.
+    own_filters: tuple[int, ...] | None
+
+
+_SHAPES: dict[Any, _Shape] = {}
+_MAX_SHAPES = 4096  # well above the app's statement shapes; a runaway just starts over
+
+
+def _shape(state: ORMExecuteState, owned: dict[str, type]) -> tuple[_Shape, CacheKey | None]:
+    # The cache key is memoized on the statement and SQLAlchemy reuses it to find the compiled
+    # SQL, so a statement executed as written pays for one walk, shared with the engine.
+    key = cast(ClauseElement, state.statement)._generate_cache_key()
+    shape = _SHAPES.get(key.key) if key is not None else None
+    if shape is None:
+        touched, flat = _touched(state, owned)
+        own = _own_filters(cast(Select, state.statement), touched, key, owned) if flat else None
+        shape = _Shape(tuple(touched), own)
+        if key is not None:
+            if len(_SHAPES) >= _MAX_SHAPES:
+                _SHAPES.clear()
+            _SHAPES[key.key] = shape
+    return shape, key
+
+
+def _touched(state: ORMExecuteState, owned: dict[str, type]) -> tuple[list[type], bool]:
     """The owned models whose tables the statement names: its entities, FROMs, joins and
-    subqueries. (A table reached only through a relationship join or eager load needs no
+    subqueries; and whether it is flat (a SELECT of plain tables: no joins, aliases or
+    subqueries). (A table reached only through a relationship join or eager load needs no
     criteria of its own: it is reached from a row the criteria already keep to one
     organization, and rows only point at rows of their own organization.)"""
     statement = cast(ClauseElement, state.statement)
     tables = {cast(Table, m.local_table).name for m in state.all_mappers}
-    # One walk over the statement (inside joins, aliases and subqueries too), keeping only the
-    # tables: what `find_tables` walks, without its per-kind visitor calls (this runs for
-    # every ORM statement; it was about a third of what the guard added to a query).
-    tables.update(e.name for e in visitors.iterate(statement) if isinstance(e, Table))
+    flat = isinstance(statement, Select)
+    for element in visitors.iterate(statement):  # inside joins, aliases and subqueries too
+        if isinstance(element, Table):
+            tables.add(element.name)
+        elif element is not statement and isinstance(element, (FromClause, SelectBase)):
+            flat = False
     target = getattr(statement, "table", None) if state.is_update or state.is_delete else None
     if isinstance(target, Table):
         tables.add(target.name)
-    return [owned[name] for name in sorted(tables) if name in owned]
+    return [owned[name] for name in sorted(tables) if name in owned], flat
+
+
+def _own_filters(
+    statement: Select, touched: list[type], key: CacheKey | None, owned: dict[str, type]
+) -> tuple[int, ...] | None:
+    """For a flat SELECT: where each touched model's own `organization_id == :value` is among
+    the cache key's bound values, when every one has such a term AND-ed into the WHERE (as
+    Brygga's queries have always been written); None otherwise."""
+    if key is None:
+        return None
+    terms = list(statement._where_criteria)
+    filters: dict[Table, BindParameter] = {}
+    while terms:
+        term = terms.pop()
+        if isinstance(term, BooleanClauseList) and term.operator is operators.and_:
+            terms.extend(term.clauses)
+        elif (
+            isinstance(term, BinaryExpression)
+            and term.operator is operators.eq
+            and isinstance(term.left, ColumnClause)
+            and isinstance(term.left.table, Table)
+            and isinstance(term.right, BindParameter)
+            and not term.right.expanding
+        ):
+            path = getattr(owned.get(term.left.table.name), "__tenant__", None)
+            if path in (DIRECT, ITSELF) and term.left.name == path:
+                filters[term.left.table] = term.right
+    positions = []
+    for model in touched:
+        bind = filters.get(cast(Table, inspect(model).local_table))
+        found = [i for i, b in enumerate(key.bindparams) if b is bind]
+        if bind is None or len(found) != 1:
+            return None
+        positions.append(found[0])
+    return tuple(positions)
+
+
+def _filtered_already(shape: _Shape, key: CacheKey | None, organization_id: int | None) -> bool:
+    """Whether this execution of the statement keeps every touched model to the organization
+    by itself, so that the guard's criteria would add nothing."""
+    if shape.own_filters is None or key is None or organization_id is None:
+        return False
+    for position in shape.own_filters:
+        value = key.bindparams[position].effective_value
+        if type(value) is not int or value != organization_id:
+            return False
+    return True
 
 
 def _guard_statement(state: ORMExecuteState, owned: dict[str, type]) -> None:
@@ -159,17 +251,25 @@ def _guard_statement(state: ORMExecuteState, owned: dict[str, type]) -> None:
     scope = _scope.get()
     if scope is not None and scope.every_organization:
         return
-    touched = _touched(state, owned)
-    if not touched:
+    shape, key = _shape(state, owned)
+    if not shape.touched:
         return
     if scope is None:
         raise TenantNotStated(
-            f"query of {', '.join(m.__name__ for m in touched)} without a stated organization: "
-            "wrap it in tenancy.tenant(organization_id), tenant_of(model, id) or "
-            "all_organizations()"
+            f"query of {', '.join(m.__name__ for m in shape.touched)} without a stated "
+            "organization: wrap it in tenancy.tenant(organization_id), tenant_of(model, id) "
+            "or all_organizations()"
         )
+    if state.statement._propagate_attrs.get("compile_state_plugin") != "orm":
+        # A Core statement on tables: SQLAlchemy ignores loader criteria there (see Limits).
+        return
+    # A value given at execution could replace the filter's: then the criteria go on.
+    if not state.parameters and _filtered_already(shape, key, scope.organization_id):
+        # The criteria would cost more than the query (SQLAlchemy would work out the options'
+        # cache key and parameters on every execution) and change nothing.
+        return
     state.statement = state.statement.options(
-        *(_option(model, scope.organization_id) for model in touched)
+        *(_option(model, scope.organization_id) for model in shape.touched)
     )
 
 

@@ -158,3 +158,35 @@ def test_the_summary_counts_a_value_without_wage_type_as_not_sent(
     page = client.get(f"/settings/recipients/{recipient.id}").text
     assert "1 av 36 värden skickas." in page
     assert "35 saknar löneart och skickas inte förrän en väljs" in page
+
+
+def test_opening_every_choice_shows_each_value_with_its_wage_type_or_why_it_is_not_sent(
+    app, client, admin, nmbrs_sandbox
+):
+    """The recipient view's "Visa alla val" fetches the table when opened."""
+    from webapp.extensions import db
+
+    from .helpers import active, add_single_company_nmbrs
+
+    add_single_company_nmbrs(client)
+    [recipient] = active(app)
+    with app.app_context():
+        db.session.add(
+            WageType(recipient_id=recipient.id, nmbrs_id=5500, code="5500", description="Utlägg")
+        )
+        db.session.commit()
+    form = {
+        f"include-{item.value}": "on" for item in PayItem if item != PayItem.MILEAGE_MOPED_TAXABLE
+    }
+    form["wage-outlay"] = "5500"
+    client.post(f"/settings/recipients/{recipient.id}/advanced", data=form)
+    view = client.get(f"/settings/recipients/{recipient.id}").text
+    url = f"/settings/recipients/{recipient.id}/advanced/choices"
+    assert f'hx-get="{url}"' in view
+    choices = client.get(url, headers={"HX-Request": "true"}).text
+    outlay = choices[choices.index('line-label">Utlägg</th>') :].split("</tr>")[0]
+    assert "5500" in outlay
+    moped = choices[choices.index('line-label">Moped</th>') :].split("</tr>")[0]
+    assert "skickas inte" in moped
+    car = choices[choices.index('line-label">Egen bil</th>') :].split("</tr>")[0]
+    assert "ingen löneart vald" in car

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, literal, or_, union_all
+from sqlalchemy import CompoundSelect, Select, String, bindparam, func, literal, or_, union_all
 
 from webapp.extensions import db
 from webapp.models import (
@@ -46,40 +47,55 @@ def tab_or_default(tab: str | None) -> str:
 # loaded through the tenant guard (its organization checked): the guard's criteria on an ORM
 # query would add an EXISTS on report_recipient for every catalogue row (2,000 employees: 2,000
 # probes, most of a recipient view's database time), to prove what the recipient id already says.
+# Each is built once, with the recipient (and the filter) as bound values: SQLAlchemy keeps a
+# statement's cache key with it, so a page view pays neither for building nor for walking them.
 
 
-def counts(recipient: ReportRecipient) -> dict[str, int]:
-    """Active items per tab (archived ones are listed but not counted), in one query."""
+@functools.cache
+def _counts_statement() -> CompoundSelect:
     parts = []
     for key, tab in TABS.items():
         table = table_of(tab.model)
         parts.append(
             db.select(literal(key).label("tab"), func.count().label("n"))
             .select_from(table)
-            .where(table.c.recipient_id == recipient.id, table.c.archived.is_(False))
+            .where(table.c.recipient_id == bindparam("recipient_id"), table.c.archived.is_(False))
         )
-    found = dict(db.session.execute(union_all(*parts)).tuples().all())
+    return union_all(*parts)
+
+
+def counts(recipient: ReportRecipient) -> dict[str, int]:
+    """Active items per tab (archived ones are listed but not counted), in one query."""
+    rows = db.session.execute(_counts_statement(), {"recipient_id": recipient.id})
+    found = dict(rows.tuples().all())
     return {key: found.get(key, 0) for key in TABS}
 
 
-def table(recipient: ReportRecipient, tab: str, query: str = "") -> list:
-    """Items of one catalogue, active first, filtered on code or description: plain rows with
-    the columns the table shows (ORM objects per page view cost more than the query)."""
+@functools.cache
+def _table_statement(tab: str, filtered: bool) -> Select:
     model = TABS[tab].model
     c = table_of(model).c
     columns = [c.id, c.code, c.description, c.archived]
     if model is PayrollEmployee:
         columns += [c.user_id, c.mapping_source]
-    stmt = db.select(*columns).where(c.recipient_id == recipient.id)
-    query = query.strip()
-    if query:
-        pattern = f"%{query.lower()}%"
+    stmt = db.select(*columns).where(c.recipient_id == bindparam("recipient_id"))
+    if filtered:
+        pattern = bindparam("pattern", type_=String())
         stmt = stmt.where(
             or_(func.lower(c.code).like(pattern), func.lower(c.description).like(pattern))
         )
     # Length first: numeric codes ("9" before "10") sort as a payroll admin expects.
-    stmt = stmt.order_by(c.archived, func.length(c.code), c.code).limit(MAX_ROWS)
-    return list(db.session.execute(stmt))
+    return stmt.order_by(c.archived, func.length(c.code), c.code).limit(MAX_ROWS)
+
+
+def table(recipient: ReportRecipient, tab: str, query: str = "") -> list:
+    """Items of one catalogue, active first, filtered on code or description: plain rows with
+    the columns the table shows (ORM objects per page view cost more than the query)."""
+    query = query.strip()
+    params: dict[str, object] = {"recipient_id": recipient.id}
+    if query:
+        params["pattern"] = f"%{query.lower()}%"
+    return list(db.session.execute(_table_statement(tab, bool(query)), params))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from sqlalchemy import func
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.models import (
@@ -24,7 +24,8 @@ from webapp.services.errors import NotFound
 
 def active_recipients(organization_id: int) -> list[ReportRecipient]:
     """The organization's active recipients in the admin's order, with what the settings box
-    reads of each (its Nmbrs connection, its pay item settings) loaded up front, not per row."""
+    reads of each (its Nmbrs connection, its pay item settings) in the same query, not per
+    row."""
     return list(
         db.session.scalars(
             db.select(ReportRecipient)
@@ -35,23 +36,36 @@ def active_recipients(organization_id: int) -> list[ReportRecipient]:
             .order_by(ReportRecipient.position, ReportRecipient.id)
             .options(
                 joinedload(ReportRecipient.nmbrs),
-                selectinload(ReportRecipient.pay_item_settings),
+                joinedload(ReportRecipient.pay_item_settings),
             )
-        )
+        ).unique()
     )
 
 
-def get_active(organization_id: int, recipient_id: int) -> ReportRecipient:
+def get_active(
+    organization_id: int, recipient_id: int, *, with_pay_item_settings: bool = False
+) -> ReportRecipient:
     """The organization's active recipient, or 404 — also for another organization's id."""
-    # With its Nmbrs connection in the same query: every recipient page reads it.
-    recipient = db.session.get(
-        ReportRecipient, recipient_id, options=[joinedload(ReportRecipient.nmbrs)]
+    # With its Nmbrs connection in the same query: every recipient page reads it (and its pay
+    # item settings, for the pages that show them). The query names the organization itself,
+    # so the tenant guard has nothing to add.
+    options = [joinedload(ReportRecipient.nmbrs)]
+    if with_pay_item_settings:
+        options.append(joinedload(ReportRecipient.pay_item_settings))
+    recipient = (
+        db.session.scalars(
+            db.select(ReportRecipient)
+            .where(
+                ReportRecipient.id == recipient_id,
+                ReportRecipient.organization_id == organization_id,
+                ReportRecipient.status == RecipientStatus.ACTIVE,
+            )
+            .options(*options)
+        )
+        .unique()
+        .first()
     )
-    if (
-        recipient is None
-        or recipient.organization_id != organization_id
-        or recipient.status != RecipientStatus.ACTIVE
-    ):
+    if recipient is None:
         raise NotFound
     return recipient
 

@@ -34,8 +34,10 @@ def _org_id() -> int:
     return current_user.organization_id
 
 
-def _recipient(recipient_id: int) -> ReportRecipient:
-    return recipients_service.get_active(_org_id(), recipient_id)
+def _recipient(recipient_id: int, *, with_pay_item_settings: bool = False) -> ReportRecipient:
+    return recipients_service.get_active(
+        _org_id(), recipient_id, with_pay_item_settings=with_pay_item_settings
+    )
 
 
 def _replacing() -> ReportRecipient | None:
@@ -122,7 +124,7 @@ def remove_recipient(recipient_id: int):
 @bp.route("/recipients/<int:recipient_id>")
 @admin_required
 def recipient_view(recipient_id: int):
-    recipient = _recipient(recipient_id)
+    recipient = _recipient(recipient_id, with_pay_item_settings=True)
     kind = kind_of(recipient)
     tab = catalog_views.tab_or_default(request.args.get("tab"))
     page = render_template(
@@ -263,6 +265,19 @@ def advanced(recipient_id: int):
         recipient=recipient,
         wage_types=advanced_settings.wage_type_choices(recipient),
         has_errors=any(r.error for r in rows),
+        **_advanced_context(recipient, rows),
+    )
+
+
+@bp.route("/recipients/<int:recipient_id>/advanced/choices")
+@admin_required
+def advanced_choices(recipient_id: int):
+    """The table of every choice, for the recipient view's "Visa alla val" once opened."""
+    recipient = _recipient(recipient_id, with_pay_item_settings=True)
+    rows = advanced_settings.rows(recipient)
+    return render_template(
+        "recipients/advanced_choices.html",
+        recipient=recipient,
         **_advanced_context(recipient, rows),
     )
 
