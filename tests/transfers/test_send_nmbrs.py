@@ -41,7 +41,7 @@ def test_admin_previews_sends_and_sees_the_components_in_nmbrs(app, people, nmbr
     assert response.status_code == 302
     url = transfer_url(response)
     running = s.admin.get(url).text
-    assert 'hx-trigger="every 1s"' in running  # queued: the fragment polls
+    assert 'hx-trigger="load delay:1s, poll"' in running  # queued: the fragment polls
     work(app)
 
     fragment = text_of(s.admin.get(url + "/progress", headers={"HX-Request": "true"}))
