@@ -134,7 +134,7 @@ def recipient_view(recipient_id: int):
         query=request.args.get("q", ""),
         **_catalog_context(recipient, tab),
         problems=recipients_service.wage_type_problems(recipient),
-        **_advanced_context(recipient, advanced_settings.rows(recipient)),
+        advanced_summary=advanced_settings.summary(recipient, advanced_settings.rows(recipient)),
         **(sync_service.view_context(recipient) if kind.has_catalogues else {}),
         **kind.page_context(recipient),
         kind=kind,
@@ -265,7 +265,7 @@ def advanced(recipient_id: int):
         recipient=recipient,
         wage_types=advanced_settings.wage_type_choices(recipient),
         has_errors=any(r.error for r in rows),
-        **_advanced_context(recipient, rows),
+        **_advanced_context(rows),
     )
 
 
@@ -278,16 +278,16 @@ def advanced_choices(recipient_id: int):
     return render_template(
         "recipients/advanced_choices.html",
         recipient=recipient,
-        **_advanced_context(recipient, rows),
+        **_advanced_context(rows),
     )
 
 
-def _advanced_context(recipient: ReportRecipient, rows: list[advanced_settings.Row]) -> dict:
+def _advanced_context(rows: list[advanced_settings.Row]) -> dict:
+    """The table of every choice: the dialog's, and the view's once "Visa alla val" is opened."""
     return {
         "layout": advanced_settings.LAYOUT,
         "group_titles": advanced_settings.GROUP_TITLES,
         "choices": advanced_settings.by_item(rows),
-        "advanced_summary": advanced_settings.summary(recipient, rows),
     }
 
 
