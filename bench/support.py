@@ -73,6 +73,21 @@ def control(base: str, path: str, payload: dict | None = None):
     return requests.post(base + path, json=payload, timeout=30).json()
 
 
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def summary(label: str, entry: dict) -> str:
+    ms = entry["ms"]
+    return (
+        f"   {label:22} n={len(ms):6d}  p50 {pct(ms, 50):6.1f}  p95 {pct(ms, 95):6.1f}  "
+        f"p99 {pct(ms, 99):6.1f} ms  errors {entry['errors']}"
+    )
+
+
 def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from decimal import Decimal
 
 import pytest
@@ -142,6 +143,31 @@ def test_a_garbled_item_is_a_protocol_error():
     result = parsing.read_result(content, 200, "text/xml", "EmployeeService", "List_GetByCompany")
     with pytest.raises(NmbrsProtocolError):
         parsing.employees(result)
+
+
+def test_reading_a_list_leaves_the_garbage_collector_as_it_was():
+    # Lists are built with the collector paused: a worker left without it would grow forever.
+    def employees(items: str) -> list:
+        content = _reply("EmployeeService", "List_GetByCompany", items)
+        result = parsing.read_result(
+            content, 200, "text/xml", "EmployeeService", "List_GetByCompany"
+        )
+        return parsing.employees(result)
+
+    good = "<Employee><Id>1</Id><Number>7</Number><DisplayName>Åsa</DisplayName></Employee>"
+    garbled = good.replace("<Id>1</Id>", "<Id>ett</Id>")
+    assert gc.isenabled()
+    assert employees(good * 3) == [Employee(1, 7, "Åsa")] * 3
+    assert gc.isenabled()
+    with pytest.raises(NmbrsProtocolError):
+        employees(garbled)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        employees(good)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize(
