@@ -233,6 +233,53 @@ def test_after_a_worker_died_mid_transfer_the_page_says_what_is_known(
     assert "4 av 4 rader skickade till Nmbrs" in text_of(s.admin.get(url))
 
 
+def test_lines_read_while_the_first_batches_are_on_the_wire_are_sent_once_each(
+    app, nmbrs_sandbox, setup, monkeypatch
+):
+    """The first batches' lines are read on their own and the rest while those are on the
+    wire (here: batches of one employee, Maria's read first, Johan's after): every line goes
+    once, one call per batch, nothing read back."""
+    from webapp.recipients.nmbrs import delivery
+
+    s, rid, reports, expected = setup
+    monkeypatch.setattr(delivery, "BATCH_LINES", 1)  # the first read: 3 of the 4 lines
+    url = transfer_url(send(s.admin, rid, reports))
+    seen = calls(monkeypatch, nmbrs_sandbox)
+    work(app)
+    assert stored(nmbrs_sandbox) == expected
+    assert seen == ["WageComponentVar_Insert_Batch"] * 2
+    [t] = transfers(app)
+    assert t.status == TransferStatus.SUCCEEDED
+    assert "4 av 4 rader skickade till Nmbrs" in text_of(s.admin.get(url))
+
+
+def test_a_crash_after_an_answer_waiting_for_the_next_commit_reads_it_back_and_sends_once(
+    app, nmbrs_sandbox, setup, monkeypatch
+):
+    """Batch 1's answer is recorded with batch 3's mark (one commit per batch). The process
+    died after Nmbrs answered batch 1 yes and before that commit: batch 1 is still in doubt,
+    so Försök igen reads it back, finds it, and sends nothing twice."""
+    from webapp.recipients.nmbrs import delivery
+
+    s, rid, reports, expected = setup
+    monkeypatch.setattr(delivery, "BATCH_LINES", 2)
+    url = transfer_url(send(s.admin, rid, reports))
+    [t] = transfers(app)
+    crash_at(monkeypatch, "answered")
+    run_until_crash(app, t.id)
+    assert len(stored(nmbrs_sandbox)) >= 2  # batch 1 reached Nmbrs
+    worker_found_dead(app, s.admin, url)
+    seen = calls(monkeypatch, nmbrs_sandbox)
+    try_again(app, s.admin, url)
+    assert stored(nmbrs_sandbox) == expected  # nothing twice, nothing missing
+    assert seen.count("WageComponentVar_Get") == 2  # both batches were in doubt
+    assert seen.count("WageComponentVar_Insert_Batch") <= 1  # batch 2, if it had not left
+    [t] = transfers(app)
+    assert t.status == TransferStatus.SUCCEEDED
+    assert {line.status for line in t.lines} == {LineStatus.SENT}
+    assert "4 av 4 rader skickade till Nmbrs" in text_of(s.admin.get(url))
+
+
 @pytest.mark.parametrize("answer", ["found", "missing"])
 def test_a_person_decides_an_osaker_line_and_it_is_never_sent_twice(
     app, nmbrs_sandbox, setup, monkeypatch, answer

@@ -184,9 +184,9 @@ class TransferLine(Model):
     cost_center_ref: Mapped[str | None] = mapped_column(String(64))
     cost_unit_ref: Mapped[str | None] = mapped_column(String(64))
     comment: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[LineStatus] = mapped_column(
-        string_enum(LineStatus), default=LineStatus.PENDING, index=True
-    )
+    # Not indexed: every query by status also names the transfer or the employee, and an index
+    # would be rewritten as each line goes pending → sending → sent.
+    status: Mapped[LineStatus] = mapped_column(string_enum(LineStatus), default=LineStatus.PENDING)
     skip_reason: Mapped[str | None] = mapped_column(String(40))
     note: Mapped[str | None] = mapped_column(Text)  # a warning shown with a sent line
     # The component ids Nmbrs had for this employee and period just before the last write:

@@ -7,8 +7,10 @@ How Nmbrs gets every line exactly once (`send`):
    typed by hand may look exactly like ours) → osäker, for a person, never resent by itself.
 2. Pending lines go in batches of whole employees, one call each on the normal path: record
    the batch as "sending" (commit), `WageComponentVar_Insert_Batch`, and when Nmbrs answers,
-   record the lines as sent (commit). SOAP's answer carries no ids; they are found when undo
-   needs them (`find_component_ids`). Pipelined: batch k+1 is recorded while k is on the wire.
+   record the lines as sent (committed with a later batch's "sending": one commit per batch;
+   a process dying in between leaves the answered batch in doubt, as in 1). SOAP's answer
+   carries no ids; they are found when undo needs them (`find_component_ids`). Pipelined:
+   batch k+1 is recorded while k is on the wire.
 3. No answer (a timeout, a dropped connection) puts the batch in doubt: read back, decide as
    in 1, and send what is certainly missing once more. A batch Nmbrs refuses for one line's
    data (2002, 2003, 2037, 2038) is read back, then what is missing goes line by line
@@ -20,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -30,7 +32,7 @@ from sqlalchemy import func, select, update
 
 from webapp.extensions import db
 from webapp.models import LineStatus, NmbrsApi, RecipientKind, Transfer, TransferStatus
-from webapp.models.base import rowcount, table_of, utcnow
+from webapp.models.base import rowcount, table_of, update_by_ids, utcnow
 from webapp.nmbrs import (
     NewWageComponent,
     NmbrsError,
@@ -123,34 +125,56 @@ def send(transfer: Transfer, client: PayrollApi | None = None) -> None:
 
 def _send_all(run: _Run) -> None:
     transfer_id = run.transfer_id
-    in_doubt = lines_with(transfer_id, LineStatus.SENDING)
-    if in_doubt:
+    # What earlier attempts left, in one pass over the lines: per status, how many and the
+    # highest batch number.
+    left = {
+        status: (count, batch)
+        for status, count, batch in db.session.execute(
+            select(LINE.c.status, func.count(LINE.c.id), func.max(LINE.c.batch))
+            .where(LINE.c.transfer_id == transfer_id)
+            .group_by(LINE.c.status)
+        )
+    }
+    run.next_batch = max((batch or 0 for _count, batch in left.values()), default=0) + 1
+    run.sent = left.get(LineStatus.SENT.value, (0, None))[0]
+    if LineStatus.SENDING.value in left:
+        in_doubt = lines_with(transfer_id, LineStatus.SENDING)
         log.warning("transfer %s: %d lines in doubt; reading back", transfer_id, len(in_doubt))
         _settle_doubt(run, in_doubt)
-    run.sent = db.session.scalar(select(count_of(transfer_id, LineStatus.SENT))) or 0
-    run.next_batch = (
-        db.session.scalar(select(func.max(LINE.c.batch)).where(LINE.c.transfer_id == transfer_id))
-        or 0
-    ) + 1
+        run.sent = db.session.scalar(select(count_of(transfer_id, LineStatus.SENT))) or 0
     # Pipelined: batch k+1 is recorded as going out (committed) and handed to the wire thread
     # while batch k is on the wire; the wire thread sends it the moment k's answer is in, and
     # k's answer is recorded while k+1 is on the wire. One thread does the HTTP, this one the
     # database: at most one batch on the wire and one waiting for it.
+    # One commit per batch: batch k's answer is recorded, and committed with batch k+2's mark.
     marked: list[Line] = []  # recorded as going out, not handed to the wire yet
     handed: list[tuple[list[Line], Future]] = []  # handed to the wire, answer not recorded yet
+    answered: list[tuple[list[Line], Future]] = []  # answer recorded, not committed yet
     with ThreadPoolExecutor(1, thread_name_prefix="nmbrs-wire") as wire:
         try:
-            for batch in _batches(lines_with(transfer_id, LineStatus.PENDING)):
+            batches = _pending_batches(transfer_id)
+            batch = next(batches, None)
+            while batch is not None:
                 crash_hook("before_send", transfer_id)
                 marked = _mark_sending(run, batch)
+                answered = []
                 crash_hook("marked", transfer_id)  # recorded as going out, not yet sent
                 # Built here, not on the wire thread: while the batch before is on the wire.
-                components = [_component(line) for line in marked]
+                components = _components(marked)
                 handed.append((marked, wire.submit(_insert, run, components)))
                 marked = []
                 crash_hook("handed", transfer_id)  # on the wire, or waiting for the one before
+                # Asked for before waiting: reading the rest of the lines, if it comes to that,
+                # is done while this batch and the one before are on the wire.
+                batch = next(batches, None)
                 if len(handed) > 1:
-                    _settle_batch(run, *handed.pop(0))  # waits for its answer
+                    settled = handed.pop(0)
+                    if _settle_batch(run, *settled, defer=True):  # waits for its answer
+                        answered.append(settled)
+            if answered:
+                # No mark left to carry it: committed now, not after waiting for the last answer.
+                _progress(run, "sending")
+                answered = []
             while handed:
                 _settle_batch(run, *handed.pop(0))
         except BaseException as exc:
@@ -158,7 +182,7 @@ def _send_all(run: _Run) -> None:
             # going): a batch still waiting for it is not sent.
             unsent = marked + [line for lines, reply in handed if reply.cancel() for line in lines]
             if isinstance(exc, Exception):
-                _after_failure(run, unsent, handed)
+                _after_failure(run, unsent, answered + handed)
             raise
 
 
@@ -176,6 +200,21 @@ def _after_failure(run: _Run, unsent: list[Line], handed: list[tuple[list[Line],
             with contextlib.suppress(NmbrsError):
                 _record_sent(run, _with_ids(lines, reply.result()))
     db.session.commit()
+
+
+def _pending_batches(transfer_id: int) -> Iterator[list[Line]]:
+    """The pending lines in batches (`_batches`). The first two batches' worth is read on its
+    own, so that batch 1 leaves at once; the rest (10,000 rows read cost as much as a batch
+    on the wire) is read when batch 3 is asked for: after the first two were marked as going
+    out (so it has none of their lines), while they are on the wire."""
+    first = lines_with(transfer_id, LineStatus.PENDING, limit=2 * BATCH_LINES + 1)
+    if len(first) <= 2 * BATCH_LINES:
+        yield from _batches(first)  # that was all
+        return
+    # The last employee read may have more lines than were read: it waits for the rest.
+    last = first[-1].employee_ref
+    yield from _batches([line for line in first if line.employee_ref != last])
+    yield from _batches(lines_with(transfer_id, LineStatus.PENDING))
 
 
 def _batches(pending: list[Line]) -> list[list[Line]]:
@@ -206,9 +245,12 @@ def _insert(run: _Run, components: list[NewWageComponent]):
     )
 
 
-def _settle_batch(run: _Run, lines: list[Line], reply: Future, *, resent: bool = False) -> None:
+def _settle_batch(
+    run: _Run, lines: list[Line], reply: Future, *, resent: bool = False, defer: bool = False
+) -> bool:
     """Record a batch's answer. Nmbrs said yes: sent, at once (SOAP returns no ids; they are
-    found when needed). No answer: in doubt, read back. Nmbrs said no: see below."""
+    found when needed); with `defer`, left for the caller's next commit (returns True). No
+    answer: in doubt, read back. Nmbrs said no: see below."""
     transfer_id = run.transfer_id
     error: NmbrsError | None = None
     ids = None
@@ -218,29 +260,33 @@ def _settle_batch(run: _Run, lines: list[Line], reply: Future, *, resent: bool =
         error = exc
     crash_hook("after_send", transfer_id)
     if error is None:
-        # The lines and the page's progress in one commit (one fsync per answer, not two).
         _record_sent(run, _with_ids(lines, ids))
+        if defer:
+            # Committed with the next batch's mark, which carries the page's progress: one
+            # commit per batch. A process dying before then leaves the batch in doubt.
+            crash_hook("answered", transfer_id)
+            return True
+        # The lines and the page's progress in one commit (one fsync per answer, not two).
         _progress(run, "sending")
         crash_hook("after_record", transfer_id)
-        return
+        return False
     if isinstance(error, NmbrsUnavailable):
         # No answer: the batch may or may not be in Nmbrs. Read back, then decide.
         missing = _settle_doubt(run, lines)
         crash_hook("after_record", transfer_id)
         _progress(run, "sending")
         if not missing:
-            return
+            return False
         if resent:
             raise error
         # Certainly not there: one more try now, then the job's retry.
         again = _mark_sending(run, missing)
         future: Future = Future()
         try:
-            future.set_result(_insert(run, [_component(line) for line in again]))
+            future.set_result(_insert(run, _components(again)))
         except NmbrsError as exc:
             future.set_exception(exc)
-        _settle_batch(run, again, future, resent=True)
-        return
+        return _settle_batch(run, again, future, resent=True)
     if error.code in LINE_ERROR_CODES:
         # Nmbrs refused one line's data. Whether it stored the rest before refusing is not
         # documented: read back, then send what is certainly missing one by one, so that only
@@ -250,7 +296,7 @@ def _settle_batch(run: _Run, lines: list[Line], reply: Future, *, resent: bool =
         for line in _drop_refused(run, missing):
             _send_one(run, line, current)
         _progress(run, "sending")
-        return
+        return False
     # Nmbrs refused the whole call (a locked period, a rejected key …): nothing arrived.
     update_lines([{"_id": line.id} for line in lines], status=LineStatus.PENDING.value)
     db.session.commit()
@@ -400,12 +446,12 @@ def _mark_sending(run: _Run, lines: list[Line]) -> list[Line]:
     run.next_batch += 1
     for line in lines:
         line.batch = batch_no
-    update_lines(
-        [{"_id": line.id} for line in lines],
-        status=LineStatus.SENDING.value,
-        batch=batch_no,
-        baseline=None,
-        attempts=LINE.c.attempts + 1,
+    update_by_ids(
+        db.session.connection(),
+        LINE,
+        [line.id for line in lines],
+        {"status": LineStatus.SENDING.value, "batch": batch_no, "baseline": None},
+        increment=("attempts",),
     )
     _claim_transfer(run)
     db.session.commit()
@@ -430,14 +476,31 @@ def _claim_transfer(run: _Run) -> None:
 
 
 def _component(line: Line) -> NewWageComponent:
-    return NewWageComponent(
-        _remote(line.employee_ref),
-        int(line.wage_code),
-        line.amount,
-        _remote(line.cost_center_ref) if line.cost_center_ref else None,
-        _remote(line.cost_unit_ref) if line.cost_unit_ref else None,
-        line.comment,
-    )
+    return _components([line])[0]
+
+
+def _components(lines: list[Line]) -> list[NewWageComponent]:
+    """A batch's payloads. Its 500 lines share a few employees, codes and amounts: each is
+    converted once (per line, the conversions cost as much as the batch's SQL)."""
+    refs: dict[str | None, Any] = {None: None, "": None}
+    amounts: dict[int, Decimal] = {}
+    codes: dict[str, int] = {}
+    out = []
+    for line in lines:
+        employee, center, unit = (line.employee_ref, line.cost_center_ref, line.cost_unit_ref)
+        for ref in (employee, center, unit):
+            if ref not in refs:
+                refs[ref] = _remote(ref)  # type: ignore[arg-type]
+        amount = amounts.get(line.amount_ore)
+        if amount is None:
+            amount = amounts[line.amount_ore] = line.amount
+        code = codes.get(line.wage_code)
+        if code is None:
+            code = codes[line.wage_code] = int(line.wage_code)
+        out.append(
+            NewWageComponent(refs[employee], code, amount, refs[center], refs[unit], line.comment)
+        )
+    return out
 
 
 def _send_one(run: _Run, line: Line, current: dict[str, list[WageComponent]]) -> None:

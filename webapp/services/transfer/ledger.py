@@ -28,7 +28,7 @@ from webapp.models import (
     TransferStatus,
     User,
 )
-from webapp.models.base import insert_rows, table_of, utcnow
+from webapp.models.base import insert_rows, table_of, update_by_ids, utcnow
 from webapp.models.transfer import ACTIVE_TRANSFER_STATUSES
 from webapp.nmbrs import PayrollPeriod
 from webapp.payitems import INFO
@@ -269,10 +269,14 @@ LINE = table_of(TransferLine)
 
 
 def lines_with(
-    transfer_id: int, status: LineStatus, *, without_component: bool = False
+    transfer_id: int,
+    status: LineStatus,
+    *,
+    without_component: bool = False,
+    limit: int | None = None,
 ) -> list[Line]:
     """The transfer's lines in `status` (only those whose component id is not known yet, if
-    `without_component`), in the order they are sent: by employee."""
+    `without_component`; the first `limit`), in the order they are sent: by employee."""
     stmt = (
         select(
             LINE.c.id,
@@ -289,27 +293,21 @@ def lines_with(
     )
     if without_component:
         stmt = stmt.where(LINE.c.component_id.is_(None))
+    if limit is not None:
+        stmt = stmt.limit(limit)
     return [Line(*row) for row in db.session.execute(stmt).all()]  # one fetch, not 10,000
 
 
 def update_lines(rows: list[dict], **fixed) -> None:
     """Lines (`_id` and their own values) get their values plus `fixed`: one
-    `UPDATE … WHERE id IN (…)` when every line gets the same (a whole batch marked or sent),
-    else one UPDATE per line as one executemany."""
+    `UPDATE … WHERE id IN (…)` per 500 lines when every line gets the same (a whole batch
+    marked or sent), else one UPDATE per line as one executemany."""
     if not rows:
         return
     keys = [k for k in rows[0] if k != "_id"]
     if all(row.get(k) == rows[0][k] for row in rows for k in keys):
         values = {k: rows[0][k] for k in keys} | fixed
-        # The ids as one expanding parameter: 500 literals coerced into the statement each time
-        # cost more than the UPDATE itself.
-        stmt = update(LINE).where(LINE.c.id.in_(bindparam("_ids", expanding=True)))
-        for chunk in chunks([row["_id"] for row in rows], 1000):
-            db.session.execute(
-                stmt.values(**values),
-                {"_ids": list(chunk)},
-                execution_options={"synchronize_session": False},
-            )
+        update_by_ids(db.session.connection(), LINE, [row["_id"] for row in rows], values)
         return
     values = {k: bindparam(k) for k in keys} | fixed
     db.session.execute(

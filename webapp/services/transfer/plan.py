@@ -113,10 +113,11 @@ def reports_by_ids(organization_id: int, ids: Iterable[int]) -> list[ExpenseRepo
 # --- the preview -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PlanLine:
     """An expense line as the plan reads it: plain data from one Core select per 500 reports
-    (10,000 ORM lines cost more to load than sending them to Nmbrs)."""
+    (10,000 ORM lines cost more to load than sending them to Nmbrs). Not frozen: a frozen
+    dataclass sets each field through object.__setattr__, which cost more than the select."""
 
     id: int
     report_id: int
@@ -217,12 +218,13 @@ def preview(
     for report in reports:
         # Read once per report: an ORM attribute costs more than the rest of a line's work.
         employee = report.employee
-        name, user_id = employee.name, employee.id
-        for line in lines.get(report.id, ()):
+        name, user_id, report_id = employee.name, employee.id, report.id
+        comment = comment_for(report, "{}")  # filled in per line, as comment_for would
+        for line in lines.get(report_id, ()):
             for part in line.parts:
                 key = f"{line.id}:{part.item.value}"
                 p = PlannedLine(report, line, part, key, employee, user_id)
-                p.comment = comment_for(report, key)
+                p.comment = comment.format(key)
                 p.employee_label = name
                 p.cost_center_code = line.cost_center_code
                 planner.plan(p, settings[part.item])
