@@ -8,7 +8,7 @@ import contextvars
 from datetime import date
 
 import pytest
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 import jobs.sync
@@ -134,6 +134,25 @@ def test_a_query_with_its_own_organization_filter_still_sees_only_the_current_or
                     owner.organization_id == alfa
                 )
                 assert db.session.execute(beside).first() == (alfa, None)
+
+
+def test_a_statement_built_once_sees_only_the_organization_it_is_given_if_current(
+    app, two_organizations
+):
+    """A statement built once names the organization with a bound value given at each
+    execution: the guard reads the value given, and another organization's id finds nothing."""
+    alfa, beta = two_organizations
+    built_once = select(ExpenseReport.title).where(
+        ExpenseReport.organization_id == bindparam("organization_id")
+    )
+    with app.app_context(), tenant(alfa):
+        assert db.session.scalars(built_once, {"organization_id": alfa}).all() == ["Resa Alfa AB"]
+        assert db.session.scalars(built_once, {"organization_id": beta}).all() == []
+    with app.app_context(), tenant(beta):
+        assert db.session.scalars(built_once, {"organization_id": alfa}).all() == []
+        # A value given by the name SQLAlchemy compiles a plain filter's value to replaces it.
+        own = select(ExpenseReport.title).where(ExpenseReport.organization_id == beta)
+        assert db.session.scalars(own, {"organization_id_1": alfa}).all() == []
 
 
 def test_a_bulk_update_without_a_filter_changes_only_the_current_organization(

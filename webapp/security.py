@@ -14,7 +14,7 @@ from flask import Flask, Response, abort, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from webapp import tenancy
+from webapp import reading, tenancy
 from webapp.auth import loading
 from webapp.extensions import htmx
 
@@ -48,6 +48,10 @@ CSP = "; ".join(
 
 
 def register_request_scope(app: Flask) -> None:
+    @app.before_request
+    def read_only_pages_without_a_transaction() -> None:
+        reading.begin_request()
+
     @app.before_request
     def load_a_polls_user_and_run_together() -> None:
         loading.load_poll()

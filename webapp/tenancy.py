@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, cast
@@ -232,13 +232,27 @@ def _own_filters(
     return tuple(positions)
 
 
-def _filtered_already(shape: _Shape, key: CacheKey | None, organization_id: int | None) -> bool:
+def _filtered_already(
+    shape: _Shape, key: CacheKey | None, organization_id: int | None, given: Any
+) -> bool:
     """Whether this execution of the statement keeps every touched model to the organization
-    by itself, so that the guard's criteria would add nothing."""
+    by itself, so that the guard's criteria would add nothing. `given`: the values passed at
+    execution. A statement built once names the organization with a `bindparam` and is given
+    its value each time: that value counts. Any other value given could take the place of a
+    filter's own (SQLAlchemy also matches a value to a bound parameter by its compiled name),
+    so with values given, every filter's must be among them, by its own name."""
     if shape.own_filters is None or key is None or organization_id is None:
         return False
+    if given and not isinstance(given, Mapping):
+        return False  # several sets of values (executemany): the criteria go on
     for position in shape.own_filters:
-        value = key.bindparams[position].effective_value
+        bind = key.bindparams[position]
+        if given:
+            if bind.key not in given:
+                return False
+            value = given[bind.key]
+        else:
+            value = bind.effective_value
         if type(value) is not int or value != organization_id:
             return False
     return True
@@ -263,8 +277,7 @@ def _guard_statement(state: ORMExecuteState, owned: dict[str, type]) -> None:
     if state.statement._propagate_attrs.get("compile_state_plugin") != "orm":
         # A Core statement on tables: SQLAlchemy ignores loader criteria there (see Limits).
         return
-    # A value given at execution could replace the filter's: then the criteria go on.
-    if not state.parameters and _filtered_already(shape, key, scope.organization_id):
+    if _filtered_already(shape, key, scope.organization_id, state.parameters):
         # The criteria would cost more than the query (SQLAlchemy would work out the options'
         # cache key and parameters on every execution) and change nothing.
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -97,6 +98,43 @@ def test_second_sync_adds_renames_and_archives_what_changed_in_nmbrs(
     work(app)
     assert catalog(app, WageType, recipient_id)[5500] == ("5500", "Utlägg", False)
     assert runs(app)[-1].counts["wage_types"]["changed"] == 1
+
+
+def test_the_recipient_view_shows_what_each_sync_brought_also_when_seen_before_it(
+    app, client, recipient_id, nmbrs_sandbox, company_id
+):
+    """The catalogue tabs' counts and tables are kept between views of the recipient until
+    the next sync; a sync that changes a catalogue shows on the next view."""
+    start_sync(client, recipient_id)
+    work(app)
+    view = f"/settings/recipients/{recipient_id}"
+    for _ in range(2):
+        page = client.get(view).text
+        assert "<td>Månadslön</td>" in page and "Friskvårdsbidrag" not in page
+    wage_types = re.search(r'Lönearter <span class="count">(\d+)</span>', page).group(1)
+    cost_centers = client.get(f"{view}?tab=cost_centers").text
+    center = re.search(r"<td>200</td>\s*<td>([^<]+)</td>", cost_centers).group(1)
+    assert center != "Produktion Kungälv"
+
+    state = nmbrs_sandbox.state
+    state.add_wage_type(company_id, 7777, "Friskvårdsbidrag", model=2)
+    state.rename_wage_type(company_id, 1000, "Månadslön tjänsteman")
+    center_id = next(
+        i for i, (code, _, _) in catalog(app, CostCenter, recipient_id).items() if code == "200"
+    )
+    state.rename_cost_center(company_id, center_id, "Produktion Kungälv")
+    start_sync(client, recipient_id)
+    work(app)
+
+    page = client.get(view).text
+    assert "<td>Månadslön tjänsteman</td>" in page and "<td>Friskvårdsbidrag</td>" in page
+    assert f'Lönearter <span class="count">{int(wage_types) + 1}</span>' in page
+    assert "<td>Produktion Kungälv</td>" in client.get(f"{view}?tab=cost_centers").text
+    # The filter box's table too, unfiltered and filtered.
+    table = client.get(f"/settings/recipients/{recipient_id}/catalog/wage_types")
+    assert "<td>Månadslön tjänsteman</td>" in table.text
+    table = client.get(f"/settings/recipients/{recipient_id}/catalog/wage_types?q=frisk")
+    assert "<td>Friskvårdsbidrag</td>" in table.text and "Månadslön" not in table.text
 
 
 def test_reset_token_marks_the_key_rejected_and_is_not_retried(

@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import CompoundSelect, Select, String, bindparam, func, literal, or_, union_all
 
 from webapp.extensions import db
+from webapp.kept import Kept
 from webapp.models import (
     CostCenter,
     CostUnit,
@@ -64,11 +65,31 @@ def _counts_statement() -> CompoundSelect:
     return union_all(*parts)
 
 
+def version(recipient: ReportRecipient) -> tuple | None:
+    """What the catalogue tables of a recipient are at, for what is kept of them: only a sync
+    writes them (`sync.catalogue.apply`: added, changed and archived rows), and it sets the
+    recipient's `last_synced_at` in the same transaction. None before the first sync (nothing
+    is kept then). The employees' mapping to people changes without a sync: `version` covers
+    the catalogue rows and their counts, not whom an employee is mapped to."""
+    if recipient.last_synced_at is None:
+        return None
+    return (recipient.id, recipient.last_synced_at)
+
+
+_COUNTS: Kept[dict[str, int]] = Kept(512)
+
+
 def counts(recipient: ReportRecipient) -> dict[str, int]:
-    """Active items per tab (archived ones are listed but not counted), in one query."""
-    rows = db.session.execute(_counts_statement(), {"recipient_id": recipient.id})
-    found = dict(rows.tuples().all())
-    return {key: found.get(key, 0) for key in TABS}
+    """Active items per tab (archived ones are listed but not counted), in one query, kept
+    until the next sync."""
+
+    def count() -> dict[str, int]:
+        rows = db.session.execute(_counts_statement(), {"recipient_id": recipient.id})
+        found = dict(rows.tuples().all())
+        return {key: found.get(key, 0) for key in TABS}
+
+    key = version(recipient)
+    return count() if key is None else dict(_COUNTS.get(key, count))
 
 
 @functools.cache

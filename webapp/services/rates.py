@@ -499,15 +499,20 @@ def compare_tables(before: ForeignTable | None, after: ForeignTable) -> list[Tab
 
 
 @cache
+def shipped_foreign_table_file(year: int) -> str | None:
+    """The file of the foreign table that ships with Brygga for the year, or None."""
+    if year not in available_years():
+        return None
+    return rules_for_year(year).foreign_table_file or None
+
+
+@cache
 def shipped_foreign_table(year: int) -> ForeignTable | None:
     """The foreign table that ships with Brygga for the year, or None."""
-    try:
-        rules = rules_for_year(year)
-    except RulesMissing:
+    found = shipped_foreign_table_file(year)
+    if found is None:
         return None
-    if not rules.foreign_table_file:
-        return None
-    path = resources.files(RULES_PACKAGE).joinpath(*rules.foreign_table_file.split("/"))
+    path = resources.files(RULES_PACKAGE).joinpath(*found.split("/"))
     return parse_foreign_table(path.read_text(encoding="utf-8"), year)
 
 

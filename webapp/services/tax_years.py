@@ -13,10 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
 from flask_babel import gettext as _
+from sqlalchemy import bindparam, select
 
 from webapp.extensions import db
 from webapp.models import (
@@ -27,7 +29,7 @@ from webapp.models import (
     TaxYearValues,
     User,
 )
-from webapp.models.base import utcnow
+from webapp.models.base import table_of, utcnow
 from webapp.services import audit, mail
 from webapp.services.pay_parts import to_ore
 from webapp.services.rates import (
@@ -47,6 +49,7 @@ from webapp.services.rates import (
     rules_for_year,
     rules_from_values,
     shipped_foreign_table,
+    shipped_foreign_table_file,
 )
 from webapp.tenancy import all_organizations, tenant
 
@@ -213,11 +216,33 @@ def next_year_missing(organization_id: int, today: date) -> MissingYear | None:
     if not _notice_time(today):
         return None
     year = today.year + 1
-    values = not has_rules(organization_id, year)
-    table = foreign_table_for(organization_id, year) is None
+    values, table = year not in available_years(), shipped_foreign_table_file(year) is None
+    if values or table:
+        # Whether the organization entered the values or imported the table, in one round trip:
+        # the Settings page asks every time (the table itself is not read, let alone parsed).
+        entered, imported = db.session.execute(
+            _NEXT_YEAR_ENTERED, {"organization_id": organization_id, "year": year}
+        ).one()
+        values, table = values and not entered, table and not imported
     if not values and not table:
         return None
     return MissingYear(year, values, table)
+
+
+def _entered(model: type) -> Any:
+    table = table_of(model)
+    return (
+        select(table.c.id)
+        .where(
+            table.c.organization_id == bindparam("organization_id"),
+            table.c.year == bindparam("year"),
+        )
+        .exists()
+    )
+
+
+# Core on the tables, each filtered by the organization (built once).
+_NEXT_YEAR_ENTERED = select(_entered(TaxYearValues), _entered(ForeignPerDiemTable))
 
 
 def current_tables_missing(organization_id: int, today: date) -> list[int]:

@@ -15,11 +15,14 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 
 from webapp.auth import loading
 from webapp.extensions import db, htmx
+from webapp.kept import Kept
 from webapp.models import PayrollEmployee, ReportRecipient, SyncRun, SyncStatus, SyncTrigger, User
 from webapp.permissions import admin_required
+from webapp.reading import reads_only
 from webapp.recipients import Kind, all_kinds, kind_for, kind_of
 from webapp.responses import finish, render_dialog
 from webapp.security import CSP
@@ -54,6 +57,7 @@ def _box_context() -> dict:
 
 
 @bp.route("/")
+@reads_only
 @admin_required
 def index():
     from webapp.services import tax_years
@@ -122,6 +126,7 @@ def remove_recipient(recipient_id: int):
 
 
 @bp.route("/recipients/<int:recipient_id>")
+@reads_only
 @admin_required
 def recipient_view(recipient_id: int):
     recipient = _recipient(recipient_id, with_pay_item_settings=True)
@@ -129,10 +134,9 @@ def recipient_view(recipient_id: int):
     tab = catalog_views.tab_or_default(request.args.get("tab"))
     page = render_template(
         "settings/recipient.html",
-        tabs=catalog_views.TABS,
-        counts=catalog_views.counts(recipient),
-        query=request.args.get("q", ""),
-        **_catalog_context(recipient, tab),
+        recipient=recipient,
+        tab=tab,
+        catalogs=_catalogs(recipient, tab) if kind.has_catalogues else None,
         problems=recipients_service.wage_type_problems(recipient),
         advanced_summary=advanced_settings.summary(recipient, advanced_settings.rows(recipient)),
         **(sync_service.view_context(recipient) if kind.has_catalogues else {}),
@@ -224,7 +228,38 @@ def catalog(recipient_id: int, tab: str):
     recipient = _recipient(recipient_id)
     if tab not in catalog_views.TABS:
         abort(404)
-    return render_template("recipients/catalog_table.html", **_catalog_context(recipient, tab))
+    return _catalog_table(recipient, tab)
+
+
+def _catalog_table(recipient: ReportRecipient, tab: str) -> Markup:
+    context = _catalog_context(recipient, tab)
+    return Markup(render_template("recipients/catalog_table.html", **context))
+
+
+# The catalogues' section of the recipient view as it first shows a tab (no filter), kept per
+# recipient, sync, tab and language: the counts and the rows change only with a sync
+# (`catalog_views.version`). Not the employees' tab: whom each is mapped to changes without a
+# sync, and its forms carry the session's token.
+_SECTIONS: Kept[Markup] = Kept(256)
+
+
+def _catalogs(recipient: ReportRecipient, tab: str) -> Markup:
+    def render() -> Markup:
+        section = render_template(
+            "recipients/catalogs.html",
+            recipient=recipient,
+            tab=tab,
+            tabs=catalog_views.TABS,
+            counts=catalog_views.counts(recipient),
+            query=request.args.get("q", ""),
+            catalog_table=_catalog_table(recipient, tab),
+        )
+        return Markup(section)
+
+    version = catalog_views.version(recipient)
+    if version is None or tab == "employees" or request.args.get("q"):
+        return render()
+    return _SECTIONS.get((*version, tab, str(get_locale()), request.script_root), render)
 
 
 def _catalog_context(recipient: ReportRecipient, tab: str) -> dict:
