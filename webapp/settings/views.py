@@ -192,8 +192,7 @@ def sync_progress(recipient_id: int, run_id: int):
 # A running sync's fragment, rendered once per step, count and language instead of once per open
 # tab and second. The key is all it shows: nothing of the session (no form token, no user), and
 # no times or errors (those are a queued or finished run's, rendered afresh each poll).
-_RUNNING_FRAGMENTS: dict[tuple, str] = {}
-_RUNNING_FRAGMENTS_KEPT = 512
+_RUNNING_FRAGMENTS: Kept[str] = Kept(512)
 
 
 def _progress_fragment(recipient: ReportRecipient, run: SyncRun) -> str:
@@ -208,12 +207,7 @@ def _progress_fragment(recipient: ReportRecipient, run: SyncRun) -> str:
         str(get_locale()),
         request.script_root,
     )
-    html = _RUNNING_FRAGMENTS.get(key)
-    if html is None:
-        if len(_RUNNING_FRAGMENTS) >= _RUNNING_FRAGMENTS_KEPT:
-            _RUNNING_FRAGMENTS.clear()
-        html = _RUNNING_FRAGMENTS[key] = _sync_status(recipient, run)
-    return html
+    return _RUNNING_FRAGMENTS.get(key, lambda: _sync_status(recipient, run))
 
 
 def _sync_status(recipient: ReportRecipient, run: SyncRun) -> str:
