@@ -26,6 +26,7 @@ import bisect
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -131,6 +132,7 @@ def main() -> int:
             return run(env, base, procs)
         finally:
             stop(procs)
+            shutil.rmtree(tmp, ignore_errors=True)  # its database: megabytes a run
 
 
 def synced_before(customers: list[dict]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,7 @@ def main(names: list[str]) -> int:
             print(f"bench/{name}.py exited {proc.returncode}")
             failed.append(name)
     lines = results.read_text().splitlines() if results.exists() else []
+    shutil.rmtree(results.parent, ignore_errors=True)
     entries = [json.loads(line) for line in lines]
     by_figure = {e["figure"]: e for e in entries}
     rows = [by_figure[f] for f in TABLE if f in by_figure]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -79,6 +80,7 @@ def main() -> int:
         return run(tmp, env, base)
     finally:
         stop(procs)
+        shutil.rmtree(tmp, ignore_errors=True)  # its database: megabytes a run
 
 
 def run(tmp: Path, env: dict, base: str) -> int:

@@ -19,6 +19,7 @@ shared rate limit is lifted (NMBRS_RATE_LIMIT) so that both sides measure work, 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -74,6 +75,7 @@ def main() -> int:
         return run(base)
     finally:
         stop(procs)
+        shutil.rmtree(tmp, ignore_errors=True)  # its database: megabytes a run
 
 
 def seed(org_name: str, account: dict, mail: str):

@@ -43,6 +43,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -240,6 +241,7 @@ def main() -> int:
             return run(tmp, env, procs, sandbox_port, web_port)
         finally:
             stop(procs)
+            shutil.rmtree(tmp, ignore_errors=True)  # its database: megabytes a run
 
 
 def run(tmp: Path, env: dict, procs: list, sandbox_port: int, web_port: int) -> int:
