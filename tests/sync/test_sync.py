@@ -237,6 +237,34 @@ def test_a_failure_while_saving_changes_nothing(
     assert catalog(app, WageType, recipient_id) == before
 
 
+def test_the_history_counts_the_time_the_save_took(
+    app, client, recipient_id, nmbrs_sandbox, monkeypatch
+):
+    """A large first sync spends most of its time saving: Tid ends when the save does."""
+    from datetime import timedelta
+
+    from webapp.models.base import utcnow
+    from webapp.services import employee_mapping
+
+    later = [timedelta(0)]
+    rematch = employee_mapping.rematch
+
+    def slow_rematch(recipient):  # the save's last step, two minutes in
+        rematch(recipient)
+        later[0] = timedelta(minutes=2)
+
+    monkeypatch.setattr("webapp.services.employee_mapping.rematch", slow_rematch)
+    monkeypatch.setattr("webapp.services.sync.catalogue.utcnow", lambda: utcnow() + later[0])
+    start_sync(client, recipient_id)
+    work(app)
+
+    [run] = runs(app)
+    assert run.status == SyncStatus.SUCCEEDED
+    page = client.get(f"/settings/recipients/{recipient_id}").text
+    cell = re.search(r'<td data-attempts="1">(.*?)</td>', page, re.S).group(1)
+    assert re.fullmatch(r"2 min \d+ s", " ".join(cell.split()).replace("\xa0", " ")), cell
+
+
 def test_slow_nmbrs_shows_live_progress_and_calls_run_concurrently(
     app, client, recipient_id, nmbrs_sandbox
 ):

@@ -103,11 +103,14 @@ def apply(run: SyncRun, recipient: ReportRecipient, fetched: Fetched) -> dict:
     if fetched.succeeded is not None:
         fetched.succeeded(now)
     recipient.last_synced_at = now
-    run.end_attempt(now, ok=True)
+    # The run ends now, not when saving began: the history's Tid includes the save, which is
+    # most of a large first sync.
+    ended = utcnow()
+    run.end_attempt(ended, ok=True)
     run.status = SyncStatus.SUCCEEDED
     run.step = None
     run.counts = counts
-    run.finished_at = now
+    run.finished_at = ended
     run.calls_done = run.calls_total
     db.session.execute(db.delete(SyncAlert).where(SyncAlert.recipient_id == recipient.id))
     db.session.commit()
