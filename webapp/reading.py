@@ -25,5 +25,8 @@ def reads_only(view: Callable[..., Any]) -> Callable[..., Any]:
 def begin_request() -> None:
     """Before anything queries: a GET of a view that only reads reads in autocommit."""
     view = current_app.view_functions.get(request.endpoint or "")
-    if request.method == "GET" and getattr(view, "reads_only", False):
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    if request.method != "GET" or not getattr(view, "reads_only", False):
+        return
+    if db.session().in_transaction():
+        return  # already reading in a transaction (an app context held open around the request)
+    db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
