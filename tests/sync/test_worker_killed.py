@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from redis import Redis
 from tests.support import PATIENCE_SECONDS, wait_for
 from tests.sync.helpers import progress_url, runs, start_sync, work
 from webapp.extensions import db
-from webapp.models import SyncStatus, WageType
+from webapp.models import SyncRun, SyncStatus, WageType
 from webapp.services import runs as runs_service
 
 RQ = str(Path(sys.executable).parent / "rq")
@@ -140,3 +141,71 @@ def test_a_click_after_a_killed_sync_starts_a_fresh_run_whatever_rq_still_holds(
         )
     work(app)  # the replaced job finds its run finished: nothing to do
     assert [r.status for r in runs(app)][-2:] == [SyncStatus.FAILED, SyncStatus.SUCCEEDED]
+
+
+def test_a_sync_whose_save_outlasts_its_heartbeat_keeps_its_success(app, recipient_id):
+    """A large first sync saves for minutes in one transaction, and its heartbeat waits behind
+    it: the run looks dead to whoever looks. The look must not wait for the save and then mark
+    the run failed over the success the save commits."""
+    from datetime import timedelta
+
+    from sqlalchemy import event
+
+    from webapp.models import SyncTrigger
+    from webapp.models.base import table_of, utcnow
+    from webapp.services.sync import runner
+    from webapp.tenancy import all_organizations
+
+    with app.app_context():
+        now = utcnow()
+        run = SyncRun(
+            recipient_id=recipient_id,
+            trigger=SyncTrigger.MANUAL,
+            status=SyncStatus.RUNNING,
+            step="saving",
+            started_at=now - timedelta(minutes=10),
+            heartbeat_at=now - timedelta(minutes=5),
+            job_id="sync-saving",
+        )
+        db.session.add(run)
+        db.session.commit()
+        run_id = run.id
+        engine = db.engine
+
+    # The worker's save, about to commit the run's success.
+    table = table_of(SyncRun)
+    saving = engine.connect()
+    transaction = saving.begin()
+    saving.execute(table.update().where(table.c.id == run_id).values(status="succeeded", step=None))
+
+    looking = threading.Event()
+    reaped: list[int] = []
+
+    def looked(conn, cursor, statement, *_args) -> None:
+        writes = statement.lstrip().startswith("UPDATE") or "FOR UPDATE" in statement
+        if writes and threading.current_thread() is reaper:
+            looking.set()
+
+    def reap() -> None:
+        with app.app_context(), all_organizations():
+            reaped.append(runner.LIFECYCLE.reap(recipient_id))
+            db.session.remove()
+
+    event.listen(engine, "before_cursor_execute", looked)
+    reaper = threading.Thread(target=reap)
+    try:
+        reaper.start()
+        # The look is about to write (or to lock) the run; give its statement a moment to
+        # reach the database, where it waits for the save unless it skips the row.
+        looking.wait(PATIENCE_SECONDS)
+        reaper.join(0.5)
+        transaction.commit()
+        reaper.join(PATIENCE_SECONDS)
+    finally:
+        event.remove(engine, "before_cursor_execute", looked)
+        saving.close()
+
+    assert looking.is_set() and reaped == [0]
+    with app.app_context():
+        saved = db.session.get(SyncRun, run_id)
+        assert (saved.status, saved.error_code) == (SyncStatus.SUCCEEDED, None)

@@ -30,11 +30,11 @@ from rq import Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.worker import Worker
-from sqlalchemy import Table, select
+from sqlalchemy import Table, select, update
 from sqlalchemy.engine import Engine
 
 from webapp.extensions import db
-from webapp.models.base import table_of, utcnow
+from webapp.models.base import rowcount, table_of, utcnow
 from webapp.models.sync import aware
 from webapp.queue import get_queue, redis_connection
 
@@ -215,11 +215,35 @@ class Lifecycle(Generic[R]):
         for run in db.session.scalars(stmt).all():
             if run.status == "queued" and lost(run, now):
                 requeue(self.enqueue, run)
-            elif self.is_dead(run, now) and self.bury(run, now):
+            elif self.is_dead(run, now) and self._hold(run) and self.bury(run, now):
                 reaped += 1
         if reaped:
             db.session.commit()
         return reaped
+
+    def _hold(self, run: Any) -> bool:
+        """Lock the row of a run that looks dead, as it was read. False when its worker holds
+        the row (a long save, which keeps its heartbeat waiting: alive) or the row moved on
+        since it was read (finished, or beat). A bury that merely waited for the worker's lock
+        would overwrite the success the worker commits."""
+        model: Any = self.model
+        heartbeat = model.heartbeat_at
+        as_read = (
+            model.id == run.id,
+            model.status == run.status,
+            heartbeat.is_(None) if run.heartbeat_at is None else heartbeat == run.heartbeat_at,
+        )
+        # PostgreSQL skips a row its worker holds instead of waiting for it (SQLite reads on).
+        locked = select(model.id).where(*as_read).with_for_update(skip_locked=True)
+        if db.session.scalar(locked) is None:
+            return False
+        # SQLite has no row locks: the write waits for the worker's transaction and then finds
+        # the row as it was read, or not at all.
+        held = db.session.execute(
+            update(model).where(*as_read).values(heartbeat_at=heartbeat),
+            execution_options={"synchronize_session": False},
+        )
+        return rowcount(held) == 1
 
 
 def park_for_retry(run: Any, message: str) -> None:
