@@ -265,6 +265,44 @@ def test_the_history_counts_the_time_the_save_took(
     assert re.fullmatch(r"2 min \d+ s", " ".join(cell.split()).replace("\xa0", " ")), cell
 
 
+def test_the_open_tabs_show_the_save_while_it_runs_and_the_worker_goes_on_beating(
+    app, client, recipient_id, nmbrs_sandbox, monkeypatch
+):
+    """A large first sync spends seconds saving: its step is there for every tab to see, and
+    nothing of the save's long transaction holds the run's row (the worker's heartbeat, a
+    reaper) until the save ends."""
+    from sqlalchemy import text, update
+
+    from webapp.models.base import utcnow
+    from webapp.services import employee_mapping
+
+    response = start_sync(client, recipient_id)
+    url = progress_url(response.text)
+    run_id = int(url.rsplit("/", 1)[1])
+    seen: dict[str, object] = {}
+    rematch = employee_mapping.rematch
+
+    def watched_rematch(recipient):  # inside the save's transaction
+        rematch(recipient)
+        seen["fragment"] = client.get(url, headers={"HX-Request": "true"}).text
+        if db.engine.dialect.name == "postgresql":  # SQLite locks the whole file while saving
+            with db.engine.begin() as conn:
+                conn.execute(text("SET LOCAL lock_timeout = '5s'"))
+                beat = conn.execute(
+                    update(SyncRun).where(SyncRun.id == run_id).values(heartbeat_at=utcnow())
+                )
+                seen["beat"] = beat.rowcount
+
+    monkeypatch.setattr("webapp.services.employee_mapping.rematch", watched_rematch)
+    work(app)
+
+    assert "Sparar…" in seen["fragment"] and 'hx-trigger="load delay:1s, poll"' in seen["fragment"]
+    assert seen.get("beat", 1) == 1
+    [run] = runs(app)
+    assert run.status == SyncStatus.SUCCEEDED and run.step is None
+    assert "Klart" in client.get(url).text
+
+
 def test_slow_nmbrs_shows_live_progress_and_calls_run_concurrently(
     app, client, recipient_id, nmbrs_sandbox
 ):

@@ -70,16 +70,14 @@ def apply(run: SyncRun, recipient: ReportRecipient, fetched: Fetched) -> dict:
     Raises RunLost (and changes nothing) when the run is no longer this worker's.
     """
     now = utcnow()
-    # The first statement is a write: on SQLite it takes the write lock at once, so two
+    # The step is committed on its own: the open tabs show "Sparar…" while the save runs, and
+    # the save's transaction touches the run's row only as it ends, so neither the worker's
+    # heartbeat nor anyone else waits for the row during a save of seconds.
+    _still_ours(run, step="saving", heartbeat_at=now)
+    db.session.commit()
+    # The save's first statement is a write: on SQLite it takes the write lock at once, so two
     # workers applying at the same time wait for each other instead of failing.
-    claimed = db.session.execute(
-        update(SyncRun)
-        .where(SyncRun.id == run.id, SyncRun.status == SyncStatus.RUNNING)
-        .values(step="saving", heartbeat_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        raise RunLost(run.id)
+    db.session.execute(db.delete(SyncAlert).where(SyncAlert.recipient_id == recipient.id))
     previous = recipient.catalogue_hashes or {}
     hashes: dict[str, dict] = {}
     counts: dict[str, dict] = {}
@@ -106,16 +104,28 @@ def apply(run: SyncRun, recipient: ReportRecipient, fetched: Fetched) -> dict:
     # The run ends now, not when saving began: the history's Tid includes the save, which is
     # most of a large first sync.
     ended = utcnow()
+    _still_ours(run, heartbeat_at=ended)  # declared dead meanwhile: nothing is saved
     run.end_attempt(ended, ok=True)
     run.status = SyncStatus.SUCCEEDED
     run.step = None
     run.counts = counts
     run.finished_at = ended
     run.calls_done = run.calls_total
-    db.session.execute(db.delete(SyncAlert).where(SyncAlert.recipient_id == recipient.id))
     db.session.commit()
     log.info("sync run %s succeeded: %s", run.id, counts)
     return counts
+
+
+def _still_ours(run: SyncRun, **values: Any) -> None:
+    """Write `values` to the run if it is still running (this worker's); else raise RunLost."""
+    claimed = db.session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run.id, SyncRun.status == SyncStatus.RUNNING)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise RunLost(run.id)
 
 
 def content_hash(items: list, *, by_guid: bool) -> str:
