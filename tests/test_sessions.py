@@ -290,3 +290,43 @@ def test_every_poll_shows_the_runs_latest_step_and_count_in_the_browsers_languag
         assert shown in poll(browser, url).text
     browser.set_cookie("lang", "en")
     assert "Saving…" in poll(browser, url).text
+
+
+def test_a_finished_syncs_fragment_stops_the_polling_each_time_and_stays_its_organizations(
+    app, people
+):
+    """Every open tab gets the finished run's fragment once, as its last answer: kept after the
+    first, it still stops the polling, tells the page, costs one statement, and is another
+    organization's admin's 404 as before."""
+    email = people.user(Role.ADMIN)
+    browser = login(app, email)
+    url = running_sync(app, email)
+    assert 'hx-trigger="load delay:1s, poll"' in poll(browser, url).text
+    with app.app_context():
+        counts = {"wage_types": {"added": 4, "changed": 0, "archived": 0, "total": 4}}
+        db.session.execute(
+            update(SyncRun).values(
+                status=SyncStatus.SUCCEEDED, step=None, finished_at=utcnow(), counts=counts
+            )
+        )
+        db.session.commit()
+        engine = db.engine
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    for _tab in range(3):  # rendered by the view, then kept
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            last = poll(browser, url)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert last.status_code == 200 and last.headers["HX-Trigger"] == "sync-finished"
+        assert 'data-status="succeeded"' in last.text and "hx-trigger" not in last.text
+        assert "Klart" in last.text and "<td>4</td>" in last.text
+    assert len(statements) == 1, statements
+    stranger = login(app, people.user(Role.ADMIN, org="Annat AB"))
+    refused = poll(stranger, url)
+    assert refused.status_code == 404 and "Klart" not in refused.text

@@ -29,5 +29,9 @@ class Kept(Generic[V]):
         self._values[key] = value
         return value
 
+    def peek(self, key: Hashable) -> V | None:
+        """The value kept for `key`, None when none is (nothing is made)."""
+        return self._values.get(key)
+
     def clear(self) -> None:
         self._values.clear()

@@ -14,8 +14,7 @@ from flask import Flask, Response, abort, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from webapp import reading, tenancy
-from webapp.auth import loading
+from webapp import polls, reading, tenancy
 from webapp.extensions import htmx
 
 # Answered without loading the user (the health check must not need the session's database).
@@ -53,8 +52,8 @@ def register_request_scope(app: Flask) -> None:
         reading.begin_request()
 
     @app.before_request
-    def load_a_polls_user_and_run_together() -> None:
-        loading.load_poll()
+    def answer_a_running_syncs_poll_at_once() -> Response | None:
+        return polls.answer()
 
     @app.before_request
     def state_the_organization() -> None:

@@ -163,7 +163,18 @@ class Run(Protocol):
     job_id: Any
 
 
-def is_dead(run: Run, *, queued: bool, now: datetime | None = None) -> bool:
+class Beats(Protocol):
+    """What says whether a run's worker lives: a run's row, or the columns read of it."""
+
+    @property
+    def heartbeat_at(self) -> Any: ...
+    @property
+    def created_at(self) -> Any: ...
+    @property
+    def job_id(self) -> Any: ...
+
+
+def is_dead(run: Beats, *, queued: bool, now: datetime | None = None) -> bool:
     """Whether an active run will never finish by itself: its worker was killed (SIGKILL, out
     of memory, a PaaS restart) or its job vanished. `queued`: not yet taken by a worker."""
     now = now or utcnow()

@@ -9,7 +9,7 @@ import hashlib
 import logging
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, select, update
@@ -52,7 +52,19 @@ def _limits() -> tuple[timedelta, timedelta]:
     return timedelta(minutes=cfg["SESSION_IDLE_MINUTES"]), timedelta(hours=cfg["SESSION_MAX_HOURS"])
 
 
-def expiry_reason(row: UserSession, now: datetime) -> str | None:
+class Lifetime(Protocol):
+    """What says whether a session still counts: a `UserSession`, or the columns a progress
+    poll reads of it."""
+
+    @property
+    def ended_at(self) -> datetime | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def last_seen_at(self) -> datetime: ...
+
+
+def expiry_reason(row: Lifetime, now: datetime) -> str | None:
     """ "idle" or "expired" when the session has run out, else None."""
     idle, absolute = _limits()
     if now - aware(row.created_at) >= absolute:
@@ -80,7 +92,7 @@ def cookie_params(user_id: int, token: str) -> dict[str, Any]:
     return {"cookie_token_hash": _hash(token), "cookie_user_id": user_id}
 
 
-def standing(row: UserSession, now: datetime) -> tuple[str | None, bool]:
+def standing(row: Lifetime, now: datetime) -> tuple[str | None, bool]:
     """Why the session no longer counts ("ended", "idle", "expired"), None while it does; and
     whether this request is due to be written down as its last sign of life."""
     if row.ended_at is not None:

@@ -17,10 +17,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 
-from webapp.auth import loading
+from webapp import polls
 from webapp.extensions import db, htmx
 from webapp.kept import Kept
-from webapp.models import PayrollEmployee, ReportRecipient, SyncRun, SyncStatus, SyncTrigger, User
+from webapp.models import PayrollEmployee, ReportRecipient, SyncRun, SyncTrigger, User
 from webapp.permissions import admin_required
 from webapp.reading import reads_only
 from webapp.recipients import Kind, all_kinds, kind_for, kind_of
@@ -178,36 +178,21 @@ def start_sync(recipient_id: int):
 @bp.route("/recipients/<int:recipient_id>/sync/<int:run_id>")
 @admin_required
 def sync_progress(recipient_id: int, run_id: int):
-    found = loading.polled_progress() or sync_service.progress_of(_org_id(), recipient_id, run_id)
+    found = sync_service.progress_of(_org_id(), recipient_id, run_id)
     if found is None:
         abort(404)
     recipient, run = found
-    response = make_response(_progress_fragment(recipient, run))
-    if not run.is_active:
-        # Polling stops here; the page then refreshes the history, badge and catalogues.
-        response.headers["HX-Trigger"] = "sync-finished"
-    return response
-
-
-# A running sync's fragment, rendered once per step, count and language instead of once per open
-# tab and second. The key is all it shows: nothing of the session (no form token, no user), and
-# no times or errors (those are a queued or finished run's, rendered afresh each poll).
-_RUNNING_FRAGMENTS: Kept[str] = Kept(512)
+    return polls.fragment_response(_progress_fragment(recipient, run), active=run.is_active)
 
 
 def _progress_fragment(recipient: ReportRecipient, run: SyncRun) -> str:
-    if run.status != SyncStatus.RUNNING:
+    if run.status not in polls.KEPT:
         return _sync_status(recipient, run)
-    key = (
-        recipient.id,
-        run.id,
-        run.step,
-        run.calls_done,
-        run.calls_total,
-        str(get_locale()),
-        request.script_root,
+    # Kept for the polls after this one, which webapp/polls.py answers without the view.
+    key = polls.fragment_key(
+        recipient.id, run.id, run.status, run.step, run.calls_done, run.calls_total
     )
-    return _RUNNING_FRAGMENTS.get(key, lambda: _sync_status(recipient, run))
+    return polls.FRAGMENTS.get(key, lambda: _sync_status(recipient, run))
 
 
 def _sync_status(recipient: ReportRecipient, run: SyncRun) -> str:

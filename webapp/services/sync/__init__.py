@@ -17,6 +17,7 @@ from webapp.services.sync.alerts import notify_admins, record_consent_problem
 from webapp.services.sync.catalogue import CATALOGS, Fetched, RunLost, apply, diff
 from webapp.services.sync.runner import (
     active_run,
+    beating,
     execute,
     history,
     latest_run,
@@ -53,6 +54,7 @@ __all__ = [
     "RunView",
     "active_run",
     "apply",
+    "beating",
     "clock_tick",
     "describe",
     "diff",

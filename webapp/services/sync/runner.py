@@ -11,27 +11,30 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from flask import current_app
 from flask_babel import gettext as _
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus, get_current_job
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy.orm import joinedload
 
 from webapp import tenancy
 from webapp.extensions import db
 from webapp.models import (
+    Organization,
     RecipientStatus,
     ReportRecipient,
+    Role,
     SyncRun,
     SyncStatus,
     SyncTrigger,
     User,
     UserSession,
 )
-from webapp.models.base import utcnow
+from webapp.models.base import table_of, utcnow
 from webapp.models.sync import ACTIVE_STATUSES
 from webapp.queue import get_queue, redis_connection
 from webapp.recipients import kind_of
@@ -433,40 +436,92 @@ def progress_of(
     return recipient, _reaped(run)
 
 
-# A progress poll's session (its user and organization with it), the recipient of the user's
-# organization and its run (built once, as `sessions.OF_COOKIE` says why).
-_POLLED = (
-    select(UserSession, ReportRecipient, SyncRun)
-    .join(UserSession.user)
-    .join(User.organization)
-    .join(ReportRecipient, ReportRecipient.organization_id == User.organization_id)
-    .join(SyncRun, SyncRun.recipient_id == ReportRecipient.id)
-    .options(contains_eager(UserSession.user).contains_eager(User.organization))
-    .where(
-        sessions.OF_COOKIE,
-        ReportRecipient.id == bindparam("recipient_id"),
-        ReportRecipient.status == RecipientStatus.ACTIVE,
-        SyncRun.id == bindparam("run_id"),
+class PollRun(NamedTuple):
+    """What a progress poll reads of its run: what the running fragment shows, and what says
+    whether its worker still beats (`runs.is_dead`)."""
+
+    id: int
+    status: SyncStatus
+    step: str | None
+    calls_done: int
+    calls_total: int
+    heartbeat_at: datetime | None
+    created_at: datetime
+    job_id: str | None
+
+
+class PollSession(NamedTuple):
+    """What a progress poll reads of its session, its user and organization: what the user
+    loader would judge (`sessions.standing`), the role and the second factor."""
+
+    ended_at: datetime | None
+    created_at: datetime
+    last_seen_at: datetime
+    session_version: int
+    role: Role
+    mfa_required: bool
+    totp_enabled_at: datetime | None
+
+
+def _polled_statement() -> Select:
+    s, u, o = table_of(UserSession), table_of(User), table_of(Organization)
+    r, run = table_of(ReportRecipient), table_of(SyncRun)
+    columns = [
+        *(s.c[name] for name in ("ended_at", "created_at", "last_seen_at")),
+        u.c.session_version,
+        u.c.role,
+        o.c.mfa_required,
+        u.c.totp_enabled_at,
+        *(run.c[name] for name in PollRun._fields),
+    ]
+    return (
+        select(*columns)
+        .join_from(s, u, u.c.id == s.c.user_id)
+        .join(o, o.c.id == u.c.organization_id)
+        .join(r, r.c.organization_id == u.c.organization_id)
+        .join(run, run.c.recipient_id == r.c.id)
+        .where(
+            s.c.token_hash == bindparam("cookie_token_hash"),
+            s.c.user_id == bindparam("cookie_user_id"),
+            r.c.id == bindparam("recipient_id"),
+            r.c.status == RecipientStatus.ACTIVE,
+            run.c.id == bindparam("run_id"),
+        )
     )
-)
+
+
+# A progress poll's session (its user and organization with it), the recipient of the user's
+# organization and its run: one Core statement, built once (as `sessions.OF_COOKIE` says why),
+# on primary keys and the session token's unique index, of plain columns (every open tab asks
+# it once a second; loading five ORM objects took most of such a request).
+_POLLED = _polled_statement()
+_SPLIT = len(PollSession._fields)
 
 
 def polled(
     user_id: int, token: str, recipient_id: int, run_id: int
-) -> tuple[UserSession, ReportRecipient, SyncRun] | None:
-    """A progress poll's session, recipient and run in one statement: what the user loader
-    and `progress_of` would read. None when any of them is not there. The caller judges the
-    session (`sessions.standing`) and the run (`settled`); the statement states the
-    organization itself, so it runs in `tenancy.all_organizations()`."""
+) -> tuple[PollSession, PollRun] | None:
+    """A progress poll's session and run, read in one statement outside a transaction: what the
+    user loader and `progress_of` would read. None when the session, the recipient (active, of
+    the session user's organization) or its run is not there. The caller judges the session
+    (`sessions.standing`) and the run; the statement states the organization itself (a Core
+    statement, which the tenant guard does not see)."""
     params = sessions.cookie_params(user_id, token) | {
         "recipient_id": recipient_id,
         "run_id": run_id,
     }
-    found = db.session.execute(_POLLED, params).first()
-    if found is None:
+    with db.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")  # no BEGIN and ROLLBACK around it
+        row = conn.execute(_POLLED, params).first()
+    if row is None:
         return None
-    row, recipient, run = found
-    return row, recipient, run
+    return PollSession(*row[:_SPLIT]), PollRun(*row[_SPLIT:])
+
+
+def beating(run: PollRun) -> bool:
+    """Whether a polled run is running with a worker that beats (the usual case for every open
+    tab's poll): its progress can be shown as it is, nothing is to be reaped."""
+    return run.status == SyncStatus.RUNNING and not runs.is_dead(run, queued=False)
 
 
 def view_context(recipient: ReportRecipient) -> dict:

@@ -1,0 +1,86 @@
+"""The progress poll's quick answer. Every open tab of a running sync asks for its progress
+fragment a second after each answer (partials/recipients/sync_status.html): 200 open tabs are
+200 requests a second, for a fragment that changes a few times a second at most.
+
+Such a poll is answered by a before-request hook, ahead of the user loader, the tenant guard's
+scope and the view: one statement reads the session, its user and organization, the recipient
+of that organization and its run (`sync.polled`), and the answer is the fragment the view
+rendered for the same step, count and language (`FRAGMENTS`). It answers only what the
+usual path would answer alike, and without writing: a session that plainly counts and is not
+due to be marked as seen, an admin whose second factor is in order, an active recipient of the
+user's own organization, a running run whose worker beats or a succeeded one, a fragment
+already rendered. Anything else (another organization's run, a queued or failed run, a session
+to end or to touch, the first poll of a new step or count) goes on as any request does: the
+loader and the view decide, write and render, and the view keeps the fragment for the polls
+after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from flask import Response, current_app, request, session
+from flask_babel import get_locale
+
+from webapp.auth.loading import parsed_user_id
+from webapp.kept import Kept
+from webapp.models import Role, SyncStatus
+from webapp.models.base import utcnow
+from webapp.services import sessions, sync
+
+ENDPOINT = "settings.sync_progress"
+
+# The fragments kept, per step, count and language, instead of rendered once per open tab and
+# second: a running run's, and a succeeded run's (final: its counts, its times, written as
+# dates, and its duration never change; every open tab gets it once, as its last answer). Not
+# a queued or failed run's, whose waiting, advice and next try change without the run.
+KEPT = (SyncStatus.RUNNING, SyncStatus.SUCCEEDED)
+FRAGMENTS: Kept[str] = Kept(512)
+
+
+def fragment_key(
+    recipient_id: int, run_id: int, status: SyncStatus, step: str | None, done: int, total: int
+) -> Hashable:
+    """All a kept fragment shows (nothing of the session: no form token, no user)."""
+    key = (recipient_id, run_id, status, step, done, total)
+    return (*key, str(get_locale()), request.script_root)
+
+
+def fragment_response(body: str, *, active: bool) -> Response:
+    """The progress fragment's answer; a finished run's tells the page (the view's and ours)."""
+    response = current_app.response_class(body, mimetype="text/html")
+    if not active:
+        # Polling stops here; the page then refreshes the history, badge and catalogues.
+        response.headers["HX-Trigger"] = "sync-finished"
+    return response
+
+
+def answer() -> Response | None:
+    """The answer to a progress poll when it can be given at once (see the module docstring);
+    None: the request goes on as any other."""
+    if request.endpoint != ENDPOINT or request.method != "GET" or request.content_length:
+        return None
+    user = parsed_user_id(session.get("_user_id"))
+    token = session.get("sid")
+    # Flask-Login's session protection marks a session whose browser changed: the loader's path.
+    identifier = current_app.login_manager._session_identifier_generator()  # type: ignore[attr-defined]
+    if user is None or not token or session.get("_id") != identifier:
+        return None
+    args = request.view_args or {}
+    recipient_id = args["recipient_id"]
+    found = sync.polled(user[0], token, recipient_id, args["run_id"])
+    if found is None:
+        return None
+    who, run = found
+    reason, seen = sessions.standing(who, utcnow())
+    if reason is not None or seen or who.session_version != user[1] or who.role != Role.ADMIN:
+        return None
+    if who.mfa_required and who.totp_enabled_at is None:
+        return None  # the second factor's set-up comes first (`security.require_second_factor`)
+    if run.status not in KEPT or (run.status == SyncStatus.RUNNING and not sync.beating(run)):
+        return None  # a run that may be dead is reaped first, by the view
+    key = fragment_key(recipient_id, run.id, run.status, run.step, run.calls_done, run.calls_total)
+    body = FRAGMENTS.peek(key)
+    if body is None:
+        return None
+    return fragment_response(body, active=run.status == SyncStatus.RUNNING)
