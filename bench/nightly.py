@@ -42,6 +42,7 @@ from support import (  # noqa: E402
     record,
     start_redis,
     start_sandbox,
+    start_workers,
     stop,
     verdict,
 )
@@ -223,26 +224,9 @@ def run(env: dict, base: str, procs: list[subprocess.Popen]) -> int:
         app.config["SYNC_NIGHTLY_SPREAD_SECONDS"] = 0  # all at once: the worst case for the limit
         control(base, "/_sandbox/latency", {"ms": LATENCY_MS})
 
-        rq = str(Path(sys.executable).parent / "rq")
-        workers = [
-            subprocess.Popen(
-                [rq, "worker", "--url", env["REDIS_URL"], "--worker-class",
-                 "jobs.worker.WarmWorker", "default"],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-            for _ in range(WORKERS)
-        ]  # fmt: skip
-        procs.extend(workers)
         # Ready when every worker has registered (after building the app): the nightly
         # fan-out meets workers that are already up, not workers still starting.
-        from redis import Redis
-        from rq import Worker
-
-        ready_by = time.monotonic() + 120
-        while Worker.count(connection=Redis.from_url(env["REDIS_URL"])) < WORKERS:
-            if time.monotonic() > ready_by:
-                raise RuntimeError("the workers did not start in 2 minutes")
-            time.sleep(0.1)
+        start_workers(env["REDIS_URL"], WORKERS, "jobs.worker.WarmWorker", procs, env=env)
         control(base, "/_bench/arrivals")  # forget earlier calls
 
         started = datetime.now(UTC)

@@ -55,6 +55,39 @@ def start_sandbox(script: str, procs: list[subprocess.Popen]) -> int:
     return port
 
 
+def start_workers(
+    redis_url: str,
+    count: int,
+    worker_class: str,
+    procs: list[subprocess.Popen],
+    env: dict | None = None,
+    cwd: str | None = None,
+) -> None:
+    """`count` `rq worker` processes of `worker_class` on the default queue, as the Procfile
+    starts them; returns once every one has registered (after building the app), so that the
+    timed work meets workers that are up and idle, not workers still starting."""
+    from pathlib import Path
+
+    from redis import Redis
+    from rq import Worker
+
+    rq = str(Path(sys.executable).parent / "rq")
+    for _ in range(count):
+        procs.append(
+            subprocess.Popen(
+                [rq, "worker", "--url", redis_url, "--worker-class", worker_class, "default"],
+                env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        )  # fmt: skip
+    connection = Redis.from_url(redis_url)
+    ready_by = time.monotonic() + 120
+    while Worker.count(connection=connection) < count:
+        if time.monotonic() > ready_by:
+            raise RuntimeError("the workers did not start in 2 minutes")
+        time.sleep(0.1)
+    connection.close()
+
+
 def stop(procs: list[subprocess.Popen]) -> None:
     for proc in reversed(procs):
         proc.terminate()

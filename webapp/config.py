@@ -65,6 +65,9 @@ class Config:
         self.SYNC_HEARTBEAT_SECONDS = 2.0
         self.SYNC_DEAD_AFTER_SECONDS = 120
         self.SYNC_NIGHTLY_SPREAD_SECONDS = 3 * 3600
+        # A transfer's worker sends while the request still records the lines; a request silent
+        # this long between its parts has died, and what it recorded goes without the rest.
+        self.TRANSFER_RECORDING_STALL_SECONDS = 120.0
         # Nightly syncs due within this many seconds of each other share a job, up to this
         # many to a job, so many at a time (a job per sync paid a fork and a cold start each).
         self.SYNC_NIGHTLY_BATCH = int(env.get("SYNC_NIGHTLY_BATCH", "16"))

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
@@ -95,6 +96,11 @@ class Transfer(TimestampMixin, Model):
     error_code: Mapped[str | None] = mapped_column(String(40))
     error_message: Mapped[str | None] = mapped_column(Text)  # Swedish, for the admin
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # True while the request is still recording the lines, report by report, as the worker
+    # already sends the first ones; the lines' totals are final once it is False. Whoever ends
+    # the transfer first (the last part recorded, or the worker, the reaper) sets it False, and
+    # a part is only recorded while it is True.
+    recording: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     job_id: Mapped[str | None] = mapped_column(String(100))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

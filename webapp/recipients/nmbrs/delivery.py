@@ -11,6 +11,9 @@ How Nmbrs gets every line exactly once (`send`):
    a process dying in between leaves the answered batch in doubt, as in 1). SOAP's answer
    carries no ids; they are found when undo needs them (`find_component_ids`). Pipelined:
    batch k+1 is recorded while k is on the wire.
+   The request may still be recording the transfer's lines (in parts, `recording.record`) while
+   the first ones go: the batches take the lines as they are committed (`_Pending`), and the
+   transfer is settled only once its recording has ended.
 3. No answer (a timeout, a dropped connection) puts the batch in doubt: read back, decide as
    in 1, and send what is certainly missing once more. A batch Nmbrs refuses for one line's
    data (2002, 2003, 2037, 2038) is read back, then what is missing goes line by line
@@ -22,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -43,6 +46,7 @@ from webapp.nmbrs import (
 from webapp.recipients.nmbrs import in_doubt
 from webapp.recipients.nmbrs.access import client_for, remote_company_id
 from webapp.recipients.nmbrs.move import carry_over_lines
+from webapp.recipients.nmbrs.pending import Pending
 from webapp.services.transfer.ledger import (
     LINE,
     Line,
@@ -152,9 +156,21 @@ def _send_all(run: _Run) -> None:
     answered: list[tuple[list[Line], Future]] = []  # answer recorded, not committed yet
     with ThreadPoolExecutor(1, thread_name_prefix="nmbrs-wire") as wire:
         try:
-            batches = _pending_batches(transfer_id)
-            batch = next(batches, None)
-            while batch is not None:
+            pending = Pending(transfer_id, _batches, BATCH_LINES)
+            batch = pending.take(idle=True)
+            while True:
+                while batch is None and not pending.finished:
+                    # The request is still recording: what Nmbrs answered meanwhile is recorded
+                    # (committed) while the next lines are waited for.
+                    if answered:
+                        _progress(run, "sending")
+                        answered = []
+                    if handed and handed[0][1].done():
+                        _settle_batch(run, *handed.pop(0))
+                    pending.wait()
+                    batch = pending.take(idle=not handed)
+                if batch is None:
+                    break
                 crash_hook("before_send", transfer_id)
                 marked = _mark_sending(run, batch)
                 answered = []
@@ -166,7 +182,7 @@ def _send_all(run: _Run) -> None:
                 crash_hook("handed", transfer_id)  # on the wire, or waiting for the one before
                 # Asked for before waiting: reading the rest of the lines, if it comes to that,
                 # is done while this batch and the one before are on the wire.
-                batch = next(batches, None)
+                batch = pending.take(idle=False)
                 if len(handed) > 1:
                     settled = handed.pop(0)
                     if _settle_batch(run, *settled, defer=True):  # waits for its answer
@@ -200,21 +216,6 @@ def _after_failure(run: _Run, unsent: list[Line], handed: list[tuple[list[Line],
             with contextlib.suppress(NmbrsError):
                 _record_sent(run, _with_ids(lines, reply.result()))
     db.session.commit()
-
-
-def _pending_batches(transfer_id: int) -> Iterator[list[Line]]:
-    """The pending lines in batches (`_batches`). The first two batches' worth is read on its
-    own, so that batch 1 leaves at once; the rest (10,000 rows read cost as much as a batch
-    on the wire) is read when batch 3 is asked for: after the first two were marked as going
-    out (so it has none of their lines), while they are on the wire."""
-    first = lines_with(transfer_id, LineStatus.PENDING, limit=2 * BATCH_LINES + 1)
-    if len(first) <= 2 * BATCH_LINES:
-        yield from _batches(first)  # that was all
-        return
-    # The last employee read may have more lines than were read: it waits for the rest.
-    last = first[-1].employee_ref
-    yield from _batches([line for line in first if line.employee_ref != last])
-    yield from _batches(lines_with(transfer_id, LineStatus.PENDING))
 
 
 def _batches(pending: list[Line]) -> list[list[Line]]:

@@ -1,5 +1,6 @@
 """The transfer's ledger: a `Transfer` row with one `TransferLine` per pay part, written (with
-their stable keys) before anything is sent, and everything that counts and settles them.
+their stable keys) before anything is sent (`recording`), and everything that counts and
+settles them.
 
 The lines are read and written as plain rows with bulk statements (10,000 ORM objects, expired
 by every commit, would cost more than talking to the payroll system)."""
@@ -13,14 +14,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, select, update
 
 from webapp.extensions import db
 from webapp.models import (
     ExpenseReport,
     LineStatus,
-    ReportRecipient,
     ReportStatus,
     Transfer,
     TransferLine,
@@ -28,14 +27,10 @@ from webapp.models import (
     TransferStatus,
     User,
 )
-from webapp.models.base import insert_rows, table_of, update_by_ids, utcnow
+from webapp.models.base import rowcount, table_of, update_by_ids, utcnow
 from webapp.models.transfer import ACTIVE_TRANSFER_STATUSES
-from webapp.nmbrs import PayrollPeriod
-from webapp.payitems import INFO
-from webapp.recipients import kind_of
 from webapp.services import audit, runs
-from webapp.services.pay_parts import to_ore
-from webapp.services.transfer.plan import PlannedLine, Preview, chunks
+from webapp.services.transfer.plan import chunks
 from webapp.services.transfer.texts import DONE_REASONS, ERROR_TEXTS, TransferError
 
 log = logging.getLogger(__name__)
@@ -65,165 +60,17 @@ def recent(organization_id: int, limit: int = 10) -> list[Transfer]:
     return runs.newest(Transfer, Transfer.organization_id == organization_id, limit=limit)
 
 
-def record(
-    recipient: ReportRecipient,
-    plan: Preview,
-    user: User | None,
-    period: PayrollPeriod | None,
-    unprotected_confirmed: bool,
-) -> Transfer:
-    kind = kind_of(recipient)
-    by_report: dict[int, list[PlannedLine]] = defaultdict(list)
-    for p in plan.lines:
-        by_report[p.line.report_id].append(p)
-    # A report goes in when something of it is sent, or when it needs nothing sent (every part
-    # left out on purpose). A report whose parts are all blocked stays in Redo att skickas.
-    included = [
-        r
-        for r in plan.reports
-        if any(p.sendable for p in by_report[r.id])
-        or all(p.reason in DONE_REASONS for p in by_report[r.id])
-    ]
-    if not any(p.sendable for p in plan.lines) and not included:
-        raise TransferError(_("Inget av det valda kan skickas. Se skälen i förhandsgranskningen."))
-    included_ids = {r.id for r in included}  # a set: 10,000 lines each look their report up
-    to_send = [p for p in plan.lines if p.sendable and p.line.report_id in included_ids]
-    # Every part of every chosen report, sent or not: the history shows why not.
-    rows = line_rows(plan.lines)
-    live, report, amount = (LINE_COLUMNS.index(c) for c in ("live", "report_id", "amount_ore"))
-    transfer = Transfer(
-        organization_id=recipient.organization_id,
-        recipient_id=recipient.id,
-        kind=recipient.kind,
-        status=TransferStatus.QUEUED if kind.sends_in_worker else TransferStatus.READY,
-        requested_by_id=user.id if user else None,
-        period_year=period.year if (kind.needs_period and period) else None,
-        period_number=period.period if (kind.needs_period and period) else None,
-        unprotected_confirmed=bool(unprotected_confirmed and plan.period_is_past),
-        step="waiting" if kind.sends_in_worker else None,
-        lines_total=len(to_send),
-        amount_total_ore=sum(
-            row[amount] for row in rows if row[live] and row[report] in included_ids
-        ),
-        lines_skipped=sum(
-            1 for p in plan.lines if p.line.report_id in included_ids and not p.sendable
-        ),
+def close_recording(transfer_id: int) -> bool:
+    """End the recording of a transfer that ends before its request recorded every part (the
+    worker stopped, the reaper buried it, the request went silent): a part not in yet is not
+    recorded (its reports stay in Redo att skickas). Returns whether it was still recording.
+    In the caller's transaction."""
+    closed = db.session.execute(
+        update(table_of(Transfer))
+        .where(Transfer.id == transfer_id, Transfer.recording.is_(True))
+        .values(recording=False)
     )
-    db.session.add(transfer)
-    try:
-        db.session.flush()
-        if kind.sends_in_worker:
-            # Committed with the lines (one commit, not two): the job is enqueued under it.
-            transfer.job_id = runs.new_job_id(f"{JOB_PREFIX}-{transfer.id}")
-        db.session.execute(
-            insert(table_of(TransferReport)),
-            [{"transfer_id": transfer.id, "report_id": r.id, "active": True} for r in included],
-        )
-        insert_rows(db.session.connection(), LINE, LINE_COLUMNS, rows, transfer_id=transfer.id)
-        if not kind.sends_in_worker:
-            kind.prepare(transfer, recipient)
-        audit.record(
-            "transfer.requested",
-            actor=user,
-            organization_id=recipient.organization_id,
-            obj=transfer,
-            recipient_id=recipient.id,
-            period=transfer.period_label or None,
-            reports=[r.id for r in included],
-            lines=len(to_send),
-            skipped=transfer.lines_skipped,
-            amount=str(transfer.amount_total),
-            unprotected=transfer.unprotected_confirmed,
-        )
-        # The session holds the reports, their thousands of lines and people: nothing of them
-        # changed, so the commit need not expire (and reload) them all.
-        session = db.session()
-        session.expire_on_commit = False
-        try:
-            db.session.commit()
-        finally:
-            session.expire_on_commit = True
-    except IntegrityError as exc:
-        db.session.rollback()
-        log.info("transfer not recorded: %s", exc.orig)
-        raise TransferError(
-            _(
-                "Några av rapporterna har redan skickats eller ingår i en annan överföring. "
-                "Ladda om sidan och försök igen."
-            )
-        ) from None
-    return transfer
-
-
-# A line's row as `line_rows` makes it (its transfer's id is added as the rows are inserted).
-LINE_COLUMNS = (
-    "key",
-    "live",
-    "report_id",
-    "expense_line_id",
-    "user_id",
-    "employee_ref",
-    "employee_number",
-    "wage_code",
-    "line_date",
-    "cost_center_code",
-    "cost_center_ref",
-    "cost_unit_ref",
-    "comment",
-    "status",
-    "skip_reason",
-    "error_message",
-    "note",
-    "attempts",
-    # its pay part's
-    "pay_item",
-    "paxml_code",
-    "quantity",
-    "unit_price_ore",
-    "amount_ore",
-)
-
-
-def line_rows(planned: list[PlannedLine]) -> list[tuple]:
-    """The transfer's lines as rows of `LINE_COLUMNS`. Lines with the same pay part (the plan
-    shares them) compute its values once."""
-    parts: dict[int, tuple] = {}  # by id(): every part lives as long as `planned`
-    rows = []
-    for p in planned:
-        part = parts.get(id(p.part))
-        if part is None:
-            part = parts[id(p.part)] = (
-                p.part.item.value,
-                INFO[p.part.item].paxml_code,
-                str(p.part.quantity),
-                to_ore(p.part.unit_price),
-                to_ore(p.part.amount),
-            )
-        sendable = p.reason is None
-        rows.append(
-            (
-                p.key,
-                True if sendable else None,  # None, not False: only live keys are unique
-                p.line.report_id,  # the plain row's, not the ORM report's (10,000 reads)
-                p.line.id,
-                p.user_id,
-                p.employee_ref,
-                p.employee_number,
-                p.wage_code,
-                p.line.date,
-                p.cost_center_code if p.cost_center_label else None,
-                p.cost_center_ref,
-                None,
-                p.comment,
-                LineStatus.PENDING if sendable else LineStatus.SKIPPED,
-                p.reason,
-                p.detail or None,
-                p.note,
-                0,
-                *part,
-            )
-        )
-    return rows
+    return rowcount(closed) == 1
 
 
 def can_retry(transfer: Transfer) -> bool:
@@ -274,9 +121,11 @@ def lines_with(
     *,
     without_component: bool = False,
     limit: int | None = None,
+    after: int | None = None,
 ) -> list[Line]:
     """The transfer's lines in `status` (only those whose component id is not known yet, if
-    `without_component`; the first `limit`), in the order they are sent: by employee."""
+    `without_component`; the first `limit`): by employee, or, `after` a line's id, those
+    recorded after it in the order they were recorded."""
     stmt = (
         select(
             LINE.c.id,
@@ -291,6 +140,8 @@ def lines_with(
         .where(LINE.c.transfer_id == transfer_id, LINE.c.status == status.value)
         .order_by(LINE.c.employee_ref, LINE.c.id)
     )
+    if after is not None:
+        stmt = stmt.where(LINE.c.id > after).order_by(None).order_by(LINE.c.id)
     if without_component:
         stmt = stmt.where(LINE.c.component_id.is_(None))
     if limit is not None:
@@ -347,6 +198,7 @@ def stop(transfer: Transfer, code: str, message: str) -> None:
 
 def finish(transfer: Transfer, *, error_code: str | None = None, message: str | None = None):
     """Count the lines, settle the reports and set the transfer's final status. Commits."""
+    close_recording(transfer.id)  # first: a part recorded after this is refused
     lines = tally(transfer.id)
     counts = lines.counts
     sent = counts.get(LineStatus.SENT, 0)

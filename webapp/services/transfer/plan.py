@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import Text, cast, inspect, select
+from sqlalchemy import Text, cast, func, inspect, select
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
@@ -209,9 +209,69 @@ def preview(
     `loaded`: the reports were just loaded with `load_reports`."""
     if not loaded:
         load_reports(reports)
-    result = Preview(recipient, list(reports), period, current, unprotected_confirmed)
+    return next(previews(recipient, reports, period, current, unprotected_confirmed))
+
+
+def previews(
+    recipient: ReportRecipient,
+    reports: Sequence[ExpenseReport],
+    period: PayrollPeriod | None,
+    current: PayrollPeriod | None,
+    unprotected_confirmed: bool,
+    part_lines: Sequence[int] = (),
+) -> Iterator[Preview]:
+    """The preview (of reports loaded with `load_reports`) in parts of whole employees (all of
+    an employee's reports in one part), the i-th of about `part_lines[i]` lines (the last size
+    repeats), so that a transfer can record the first part and start sending it while the rest
+    is planned; without sizes, one part of everything."""
     settings = {row.info.item: row for row in advanced_settings.rows(recipient)}
     planner = kind_of(recipient).planner(recipient, period, current, unprotected_confirmed)
+    for part in _parts(reports, part_lines):
+        result = Preview(recipient, list(part), period, current, unprotected_confirmed)
+        result.lines = _plan(part, planner, settings)
+        yield result
+
+
+def _parts(
+    reports: Sequence[ExpenseReport], part_lines: Sequence[int]
+) -> Iterator[Sequence[ExpenseReport]]:
+    if not part_lines or not reports:
+        yield reports
+        return
+    by_employee: dict[int, list[ExpenseReport]] = defaultdict(list)
+    for report in reports:
+        by_employee[report.employee_id].append(report)
+    sizes = line_counts([_identity(r) for r in reports])
+    part: list[ExpenseReport] = []
+    lines = 0
+    for own in by_employee.values():
+        part.extend(own)
+        lines += sum(sizes.get(r.id, 0) for r in own)
+        if lines >= part_lines[0]:
+            yield part
+            part, lines = [], 0
+            part_lines = part_lines[1:] or part_lines
+    if part:
+        yield part
+
+
+def line_counts(report_ids: Sequence[int]) -> dict[int, int]:
+    """How many lines that count each report has (one small query, no line read)."""
+    found: dict[int, int] = {}
+    for chunk in chunks(sorted(set(report_ids)), 500):
+        found.update(
+            db.session.execute(
+                select(ExpenseLine.report_id, func.count(ExpenseLine.id))
+                .where(ExpenseLine.report_id.in_(chunk), ExpenseLine.rejected.is_not(True))
+                .group_by(ExpenseLine.report_id)
+            )
+            .tuples()
+            .all()
+        )
+    return found
+
+
+def _plan(reports: Sequence[ExpenseReport], planner, settings: dict) -> list[PlannedLine]:
     planned: list[PlannedLine] = []
     lines = lines_of([_identity(r) for r in reports])
     locked = planner.locked
@@ -232,8 +292,7 @@ def preview(
                     p.reason = "period_locked"
                 planned.append(p)
     _mark_already_sent(planned)
-    result.lines = planned
-    return result
+    return planned
 
 
 def load_reports(reports: Sequence[ExpenseReport]) -> None:

@@ -35,9 +35,9 @@ from webapp.recipients import (
 )
 from webapp.services import audit, runs
 from webapp.services.errors import NotFound
-from webapp.services.transfer import ledger
+from webapp.services.transfer import ledger, recording
 from webapp.services.transfer.ledger import JOB_PREFIX, TransferLost, active_transfer, can_retry
-from webapp.services.transfer.plan import collector_paused, get_transfer, load_reports, preview
+from webapp.services.transfer.plan import collector_paused, get_transfer, load_reports, previews
 from webapp.services.transfer.texts import ERROR_TEXTS, QUEUE_DOWN, TransferError
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,14 @@ def request_transfer(
     current: PayrollPeriod | None = None,
     unprotected_confirmed: bool = False,
 ) -> Transfer:
-    """Record a transfer of `reports` to `recipient` with all its lines, then start it: an RQ job
-    for Nmbrs, the file for PAXml (downloaded with `download`). Commits.
+    """Record a transfer of `reports` to `recipient` with all its lines and start it: for Nmbrs,
+    the lines are recorded in parts of whole employees and the RQ job starts once the first part
+    is committed (it sends while the rest is recorded); for PAXml, the file is made at once
+    (downloaded with `download`). Commits.
 
     Raises TransferError when nothing can be sent, another transfer to the recipient is under
-    way, or a report was sent (or picked) meanwhile.
+    way, or a report was sent (or picked) meanwhile; when that happens to a later part, the
+    parts before go and the error names the transfer.
     """
     if not recipient.is_active:
         raise TransferError(_("Mottagaren är inte längre aktiv."))
@@ -92,26 +95,37 @@ def request_transfer(
                     running,
                 )
         with collector_paused():
-            plan = preview(
+            # In parts for a kind that sends in a worker: the job starts once the first part is
+            # committed and sends while the rest is planned and recorded.
+            parts = previews(
                 recipient,
                 reports,
                 period,
-                current=current,
-                unprotected_confirmed=unprotected_confirmed,
-                loaded=True,
+                current,
+                unprotected_confirmed,
+                recording.PART_LINES if kind.sends_in_worker else (),
             )
-            transfer = ledger.record(recipient, plan, user, period, unprotected_confirmed)
-            del plan  # its lines go now, by refcount
+            transfer = recording.record(
+                recipient,
+                parts,
+                user,
+                period,
+                unprotected_confirmed,
+                started=_started if kind.sends_in_worker else None,
+            )
     finally:
         with contextlib.suppress(Exception):
             lock.release()
-    if kind.sends_in_worker:
-        try:
-            _start_job(transfer)  # under the job id recorded with it (ledger.record)
-        except RedisError:
-            # The transfer stays queued; reap_dead() enqueues it again once Redis is back.
-            log.warning("could not enqueue transfer %s: redis unavailable", transfer.id)
     return transfer
+
+
+def _started(transfer: Transfer) -> None:
+    """The first part is committed: its job goes (under the job id recorded with it)."""
+    try:
+        _start_job(transfer)
+    except RedisError:
+        # The transfer stays queued; reap_dead() enqueues it again once Redis is back.
+        log.warning("could not enqueue transfer %s: redis unavailable", transfer.id)
 
 
 def _enqueue(transfer: Transfer, function: str = JOB_FUNCTION) -> None:
