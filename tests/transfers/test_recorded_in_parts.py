@@ -6,11 +6,11 @@ sandbox over HTTP."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from tests.reports.helpers import text_of
+from tests.support import PATIENCE_SECONDS, wait_for
 from tests.sync.helpers import work
 from tests.transfers.helpers import (
     approved_report,
@@ -170,14 +170,11 @@ def test_the_worker_sends_the_first_part_then_waits_for_the_rest_before_it_finis
 
     def worker_sent_first_part(transfer_id: int) -> None:
         worker.start()
-        deadline = time.monotonic() + 30
-        while sent_lines(app, transfer_id) < 2:
-            assert time.monotonic() < deadline, "the worker did not send the first part"
-            time.sleep(0.05)
+        wait_for(lambda: sent_lines(app, transfer_id) >= 2)  # the first part is in Nmbrs
 
     after_first_part(monkeypatch, worker_sent_first_part)
     url = transfer_url(send(s.admin, rid, reports))
-    worker.join(timeout=60)
+    worker.join(timeout=PATIENCE_SECONDS)
     assert not worker.is_alive()
     assert stored(nmbrs_sandbox) == sorted(MARIA + JOHAN)
     [t] = transfers(app)

@@ -154,17 +154,8 @@ def _grace() -> timedelta:
     return timedelta(seconds=max(3 * heartbeat_seconds(), 5))
 
 
-class Run(Protocol):
-    """What the lifecycle reads of a run's row (a `SyncRun`, a `Transfer`)."""
-
-    id: Any
-    heartbeat_at: Any
-    created_at: Any
-    job_id: Any
-
-
 class Beats(Protocol):
-    """What says whether a run's worker lives: a run's row, or the columns read of it."""
+    """What says whether a run's worker lives: a run's row, or the columns a poll read of it."""
 
     @property
     def heartbeat_at(self) -> Any: ...
@@ -172,6 +163,12 @@ class Beats(Protocol):
     def created_at(self) -> Any: ...
     @property
     def job_id(self) -> Any: ...
+
+
+class Run(Beats, Protocol):
+    """What the lifecycle reads of a run's row (a `SyncRun`, a `Transfer`)."""
+
+    id: Any
 
 
 def is_dead(run: Beats, *, queued: bool, now: datetime | None = None) -> bool:
@@ -234,9 +231,9 @@ class Lifecycle(Generic[R]):
 
     def _hold(self, run: Any) -> bool:
         """Lock the row of a run that looks dead, as it was read. False when its worker holds
-        the row (a long save, which keeps its heartbeat waiting: alive) or the row moved on
-        since it was read (finished, or beat). A bury that merely waited for the worker's lock
-        would overwrite the success the worker commits."""
+        the row (it is committing its end: alive) or the row moved on since it was read
+        (finished, or beat). A bury that merely waited for the worker's lock would overwrite
+        the success the worker commits."""
         model: Any = self.model
         heartbeat = model.heartbeat_at
         as_read = (

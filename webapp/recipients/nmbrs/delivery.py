@@ -12,7 +12,7 @@ How Nmbrs gets every line exactly once (`send`):
    carries no ids; they are found when undo needs them (`find_component_ids`). Pipelined:
    batch k+1 is recorded while k is on the wire.
    The request may still be recording the transfer's lines (in parts, `recording.record`) while
-   the first ones go: the batches take the lines as they are committed (`_Pending`), and the
+   the first ones go: the batches take the lines as they are committed (`pending.Pending`), and the
    transfer is settled only once its recording has ended.
 3. No answer (a timeout, a dropped connection) puts the batch in doubt: read back, decide as
    in 1, and send what is certainly missing once more. A batch Nmbrs refuses for one line's
