@@ -53,6 +53,9 @@ def test_new_year_trip_with_a_free_lunch_abroad_reaches_the_paxml_file(app, peop
     preview = text_of(s.admin.get(f"/transfers/preview?recipient_id={rid}&report_id={report}"))
     assert "UTRFRM_LCH" in preview and "Kostförmån utrikes, lunch" in preview
     assert "INRNAT_FRI" in preview  # the night in Sweden on the way home
+    # 4 187 kr paid out and the free lunch's 126 kr, which the total must not pass off as pay.
+    assert "Skickas (7 rader, 4 313,00 kr)" in preview
+    assert "Varav kostförmån 126,00 kr: ett skattepliktigt värde för lönen" in preview
 
     url = send(s.admin, rid, [report]).headers["Location"]
     data = s.admin.post(url + "/file").data

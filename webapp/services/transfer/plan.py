@@ -184,7 +184,14 @@ class Preview:
 
     @property
     def total(self) -> Decimal:
+        """Every value sent, as the transfer records it (`Transfer.amount_total`)."""
         return sum((p.part.amount for p in self.to_send), Decimal("0.00"))
+
+    @property
+    def benefit(self) -> Decimal:
+        """The part of `total` that is kostförmån: a taxable value for payroll, not money paid
+        out, so the admin must not read the total as what the employees get."""
+        return sum((p.part.amount for p in self.to_send if p.part.benefit), Decimal("0.00"))
 
     @property
     def period_is_past(self) -> bool:
