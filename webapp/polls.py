@@ -4,27 +4,35 @@ fragment a second after each answer (partials/recipients/sync_status.html): 200 
 
 Such a poll is answered by a before-request hook, ahead of the user loader, the tenant guard's
 scope and the view: one statement reads the session, its user and organization, the recipient
-of that organization and its run (`sync.polled`), and the answer is the fragment the view
-rendered for the same step, count and language (`FRAGMENTS`). It answers only what the
-usual path would answer alike, and without writing: a session that plainly counts and is not
-due to be marked as seen, an admin whose second factor is in order, an active recipient of the
-user's own organization, a running run whose worker beats or a succeeded one, a fragment
-already rendered. Anything else (another organization's run, a queued or failed run, a session
-to end or to touch, the first poll of a new step or count) goes on as any request does: the
-loader and the view decide, write and render, and the view keeps the fragment for the polls
-after it.
+of that organization and its run (`sync.polled`), and the answer is the active run's fragment
+(partials/recipients/sync_progress.html) rendered from those columns, kept per step, count and
+language (`FRAGMENTS`), or the finished run's fragment the view rendered. It answers only what
+the usual path would answer alike: a session that plainly counts (written down as seen when
+that is due, as the loader would), an admin whose second factor is in order, an active
+recipient of the user's own organization, and a run running with a worker that beats, queued
+as every new run is for its first seconds (no error, no retry, nothing for the reaper to
+judge), or succeeded with its fragment already rendered. Anything else (another
+organization's run, a failed run, a queued one waiting for a retry or long enough to be
+judged, a session to end) goes on as any request does: the loader and the view decide, write
+and render.
+
+A new step or count is rendered here, not left to the view: a running sync's count changes a
+few times a second, and the first poll after each change, in each web process, went through
+the user loader, the view and the whole status template, with the other tabs' polls arriving
+meanwhile doing the same (a herd at every count, the slowest polls by far).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
+from datetime import datetime
 
-from flask import Response, current_app, request, session
+from flask import Response, current_app, request, session, url_for
 from flask_babel import get_locale
 
 from webapp.auth.loading import parsed_user_id
 from webapp.kept import Kept
-from webapp.models import Role, SyncStatus
+from webapp.models import Role, SyncRun, SyncStatus
 from webapp.models.base import utcnow
 from webapp.services import sessions, sync
 
@@ -72,15 +80,39 @@ def answer() -> Response | None:
     if found is None:
         return None
     who, run = found
-    reason, seen = sessions.standing(who, utcnow())
-    if reason is not None or seen or who.session_version != user[1] or who.role != Role.ADMIN:
+    now = utcnow()
+    reason, seen = sessions.standing(who, now)
+    if reason is not None or who.session_version != user[1] or who.role != Role.ADMIN:
         return None
     if who.mfa_required and who.totp_enabled_at is None:
         return None  # the second factor's set-up comes first (`security.require_second_factor`)
-    if run.status not in KEPT or (run.status == SyncStatus.RUNNING and not sync.beating(run)):
-        return None  # a run that may be dead is reaped first, by the view
-    key = fragment_key(recipient_id, run.id, run.status, run.step, run.calls_done, run.calls_total)
-    body = FRAGMENTS.peek(key)
+    body = _fragment(recipient_id, run, now)
     if body is None:
         return None
-    return fragment_response(body, active=run.status == SyncStatus.RUNNING)
+    if seen:
+        sessions.touch(who.id, now)  # what the loader writes once a minute
+    return fragment_response(body, active=run.status != SyncStatus.SUCCEEDED)
+
+
+def _fragment(recipient_id: int, run: sync.PollRun, now: datetime) -> str | None:
+    key = fragment_key(recipient_id, run.id, run.status, run.step, run.calls_done, run.calls_total)
+    if run.status == SyncStatus.SUCCEEDED:
+        return FRAGMENTS.peek(key)  # its counts and times are not read here: the view renders it
+    if sync.beating(run):
+        return FRAGMENTS.get(key, lambda: progress_fragment(recipient_id, run))
+    if sync.queued_afresh(run, now):
+        # Not kept: whether a worker is there to take it (`waiting`) changes without the run.
+        return progress_fragment(recipient_id, run)
+    return None  # a run that may be dead is reaped first, by the view
+
+
+def progress_fragment(recipient_id: int, run: sync.PollRun | SyncRun) -> str:
+    """An active run's fragment when it has no failure to tell of (`sync.describe_progress`)."""
+    # The template alone, without Flask's context processors: Flask-Login's loads the user
+    # (the loader's statement and writes), and the fragment shows nothing of the user.
+    template = current_app.jinja_env.get_template("recipients/sync_progress.html")
+    return template.render(
+        url=url_for(ENDPOINT, recipient_id=recipient_id, run_id=run.id),
+        status=run.status.value,
+        view=sync.describe_progress(run),
+    )

@@ -171,6 +171,12 @@ class Run(Beats, Protocol):
     id: Any
 
 
+def too_young_to_judge(run: Beats, now: datetime) -> bool:
+    """Whether a run's last sign of life is within the grace: `is_dead` and `lost` say no
+    without asking Redis."""
+    return now - aware(run.heartbeat_at or run.created_at) < _grace()
+
+
 def is_dead(run: Beats, *, queued: bool, now: datetime | None = None) -> bool:
     """Whether an active run will never finish by itself: its worker was killed (SIGKILL, out
     of memory, a PaaS restart) or its job vanished. `queued`: not yet taken by a worker."""
@@ -188,7 +194,7 @@ def is_dead(run: Beats, *, queued: bool, now: datetime | None = None) -> bool:
 def lost(run: Run, now: datetime) -> bool:
     """Whether a queued run's job is gone from Redis (restarted without persistence, or down
     when the run was made): it is to be enqueued again rather than failed."""
-    if now - aware(run.heartbeat_at or run.created_at) < _grace():
+    if too_young_to_judge(run, now):
         return False
     return bool(run.job_id) and job_status(run.job_id) == "missing"
 

@@ -118,8 +118,14 @@ def current(user_id: int, token: str | None) -> tuple[UserSession | None, str | 
     if reason in ("idle", "expired"):
         _write(table.update().where(table.c.id == row.id).values(ended_at=now, end_reason=reason))
     elif seen:
-        _write(table.update().where(table.c.id == row.id).values(last_seen_at=now))
+        touch(row.id, now)
     return (row, None) if reason is None else (None, reason)
+
+
+def touch(session_id: int, now: datetime) -> None:
+    """Write down a request as the session's last sign of life (due every TOUCH_EVERY)."""
+    table = table_of(UserSession)
+    _write(table.update().where(table.c.id == session_id).values(last_seen_at=now))
 
 
 def _write(statement: Executable) -> None:

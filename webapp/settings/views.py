@@ -20,7 +20,14 @@ from markupsafe import Markup
 from webapp import polls
 from webapp.extensions import db, htmx
 from webapp.kept import Kept
-from webapp.models import PayrollEmployee, ReportRecipient, SyncRun, SyncTrigger, User
+from webapp.models import (
+    PayrollEmployee,
+    ReportRecipient,
+    SyncRun,
+    SyncStatus,
+    SyncTrigger,
+    User,
+)
 from webapp.permissions import admin_required
 from webapp.reading import reads_only
 from webapp.recipients import Kind, all_kinds, kind_for, kind_of
@@ -192,6 +199,8 @@ def _progress_fragment(recipient: ReportRecipient, run: SyncRun) -> str:
     key = polls.fragment_key(
         recipient.id, run.id, run.status, run.step, run.calls_done, run.calls_total
     )
+    if run.status == SyncStatus.RUNNING:  # the poll's own rendering, kept alike
+        return polls.FRAGMENTS.get(key, lambda: polls.progress_fragment(recipient.id, run))
     return polls.FRAGMENTS.get(key, lambda: _sync_status(recipient, run))
 
 

@@ -16,6 +16,7 @@ from webapp.services.runs import QueueUnavailable
 from webapp.services.sync.alerts import notify_admins, record_consent_problem
 from webapp.services.sync.catalogue import CATALOGS, Fetched, RunLost, apply, diff
 from webapp.services.sync.runner import (
+    PollRun,
     active_run,
     beating,
     execute,
@@ -24,6 +25,7 @@ from webapp.services.sync.runner import (
     polled,
     progress,
     progress_of,
+    queued_afresh,
     reap_dead,
     request_sync,
     run_nightly,
@@ -36,14 +38,17 @@ from webapp.services.sync.texts import (
     CATALOG_TITLES,
     ERROR_TEXTS,
     STEP_LABELS,
+    ProgressView,
     RunView,
     describe,
+    describe_progress,
     error_text,
     next_automatic_try,
     waiting_problem,
 )
 
 __all__ = [
+    "PollRun",
     "CATALOGS",
     "CATALOG_TITLES",
     "ERROR_TEXTS",
@@ -57,6 +62,8 @@ __all__ = [
     "beating",
     "clock_tick",
     "describe",
+    "describe_progress",
+    "ProgressView",
     "diff",
     "error_text",
     "execute",
@@ -66,6 +73,7 @@ __all__ = [
     "next_automatic_try",
     "notify_admins",
     "polled",
+    "queued_afresh",
     "progress",
     "progress_of",
     "reap_dead",

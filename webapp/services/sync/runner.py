@@ -448,12 +448,16 @@ class PollRun(NamedTuple):
     heartbeat_at: datetime | None
     created_at: datetime
     job_id: str | None
+    error_code: str | None
+    next_retry_at: datetime | None
 
 
 class PollSession(NamedTuple):
     """What a progress poll reads of its session, its user and organization: what the user
-    loader would judge (`sessions.standing`), the role and the second factor."""
+    loader would judge (`sessions.standing`) and write (`sessions.touch`), the role and the
+    second factor."""
 
+    id: int
     ended_at: datetime | None
     created_at: datetime
     last_seen_at: datetime
@@ -467,7 +471,7 @@ def _polled_statement() -> Select:
     s, u, o = table_of(UserSession), table_of(User), table_of(Organization)
     r, run = table_of(ReportRecipient), table_of(SyncRun)
     columns = [
-        *(s.c[name] for name in ("ended_at", "created_at", "last_seen_at")),
+        *(s.c[name] for name in ("id", "ended_at", "created_at", "last_seen_at")),
         u.c.session_version,
         u.c.role,
         o.c.mfa_required,
@@ -522,6 +526,18 @@ def beating(run: PollRun) -> bool:
     """Whether a polled run is running with a worker that beats (the usual case for every open
     tab's poll): its progress can be shown as it is, nothing is to be reaped."""
     return run.status == SyncStatus.RUNNING and not runs.is_dead(run, queued=False)
+
+
+def queued_afresh(run: PollRun, now: datetime) -> bool:
+    """Whether a polled run is queued as every new run is for a moment, before a worker takes
+    it: no error to tell of, no retry awaited, and too young for the reaper to judge it dead or
+    its job lost (`runs.is_dead`, `runs.lost`), so the view would only show it."""
+    return (
+        run.status == SyncStatus.QUEUED
+        and run.error_code is None
+        and run.next_retry_at is None
+        and runs.too_young_to_judge(run, now)
+    )
 
 
 def view_context(recipient: ReportRecipient) -> dict:

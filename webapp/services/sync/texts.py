@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -99,19 +100,59 @@ class RunView:
     waiting: str | None = None  # why a queued run has not started (no worker, no queue)
 
 
+class Progress(Protocol):
+    """What an active run's bar is drawn from: a run's row, or the columns a poll read of it."""
+
+    @property
+    def status(self) -> SyncStatus: ...
+    @property
+    def step(self) -> str | None: ...
+    @property
+    def calls_done(self) -> int | None: ...
+    @property
+    def calls_total(self) -> int | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def next_retry_at(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True)
+class ProgressView:
+    """An active run as its polled fragment shows it when there is no failure to tell of (no
+    error, no retry awaited): the fields of `RunView` the running fragment reads."""
+
+    step_label: str
+    done: int
+    total: int
+    waiting: str | None
+    error: None = None
+    next_try: None = None
+
+
+def _bar(run: Progress) -> tuple[str, int, int]:
+    # One more unit of work than the calls: saving. Before the first call the bar is empty.
+    total = (run.calls_total or 0) + 1
+    done = total if run.status == SyncStatus.SUCCEEDED else min(run.calls_done or 0, total - 1)
+    return str(STEP_LABELS.get(run.step or "waiting", STEP_LABELS["waiting"])), done, total
+
+
+def describe_progress(run: Progress) -> ProgressView:
+    """What `describe` says of an active run that has no error and awaits no retry."""
+    return ProgressView(*_bar(run), waiting=waiting_problem(run))
+
+
 def describe(run: SyncRun) -> RunView:
     counts = run.counts or {}
     rows = [(str(CATALOG_TITLES[k]), counts[k]) for k in CATALOGS if k in counts]
     totals = {key: sum(c.get(key, 0) for _, c in rows) for key in ("added", "changed", "archived")}
-    # One more unit of work than the calls: saving. Before the first call the bar is empty.
-    total = (run.calls_total or 0) + 1
-    done = total if run.status == SyncStatus.SUCCEEDED else min(run.calls_done or 0, total - 1)
+    step_label, done, total = _bar(run)
     show_error = run.status == SyncStatus.FAILED or (
         run.status == SyncStatus.QUEUED and run.error_code
     )
     return RunView(
         run=run,
-        step_label=str(STEP_LABELS.get(run.step or "waiting", STEP_LABELS["waiting"])),
+        step_label=step_label,
         done=done,
         total=total,
         error=error_text(run) if show_error else None,
@@ -123,7 +164,7 @@ def describe(run: SyncRun) -> RunView:
     )
 
 
-def waiting_problem(run: SyncRun) -> str | None:
+def waiting_problem(run: Progress) -> str | None:
     """For a run queued (not waiting for a retry) longer than a few seconds: that no worker is
     running or that the queue does not answer, so the admin is not left watching a spinner."""
     if run.status != SyncStatus.QUEUED or run.next_retry_at is not None:
