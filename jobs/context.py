@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from flask import Flask
+
+log = logging.getLogger(__name__)
 
 _app: Flask | None = None
 _app_pid: int | None = None
@@ -31,3 +34,22 @@ def job_app() -> Flask:
             db.engine.dispose(close=False)
         _app_pid = os.getpid()
     return _app
+
+
+def warm(app: Flask) -> None:
+    """Before a forking worker's first fork: what each job's child would otherwise do first,
+    done once here and inherited by every child (`transfer.warm_up`: the transfer job's SQL
+    compiled on rows that do not exist, its keys derived). No database connection is left
+    open: a child must never share the parent's sockets."""
+    from webapp.extensions import db
+    from webapp.services import transfer
+
+    with app.app_context():
+        try:
+            transfer.warm_up()
+        except Exception:
+            # A cold child works as well, only later: warming never stops the worker.
+            log.warning("could not warm the worker up; its jobs start cold", exc_info=True)
+        finally:
+            db.session.remove()
+            db.engine.dispose()

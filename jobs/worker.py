@@ -15,7 +15,7 @@ import gc
 
 from rq.worker import BaseWorker, HerokuWorker, Worker
 
-from jobs.context import job_app
+from jobs.context import job_app, warm
 
 
 class PromptStop(BaseWorker):
@@ -43,7 +43,7 @@ class PromptStop(BaseWorker):
 class _Warm(PromptStop, Worker):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        job_app()
+        warm(job_app())
         # Keep the collector away from everything built so far, so a child does not touch
         # (and copy) the parent's pages just by collecting garbage.
         gc.freeze()

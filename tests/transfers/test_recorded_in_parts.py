@@ -32,14 +32,17 @@ from tests.transfers.test_exactly_once import (
 from webapp.extensions import db
 from webapp.models import (
     AuditEvent,
+    ExpenseReport,
     LineStatus,
+    ReportRecipient,
     ReportStatus,
     Transfer,
     TransferLine,
     TransferReport,
     TransferStatus,
 )
-from webapp.services.transfer import recording
+from webapp.services.transfer import plan, recording
+from webapp.tenancy import all_organizations
 
 MARIA = [(1001, 5100, "750.00", None, 11), (1001, 5500, "1234.50", None, 11)]
 JOHAN = [(1002, 5100, "300.00", None, 11), (1002, 5500, "99.90", None, 11)]
@@ -194,3 +197,28 @@ def sent_lines(app, transfer_id: int) -> int:
             )
         finally:
             db.session.remove()
+
+
+def test_parts_counted_an_employee_at_a_time_are_still_whole_employees_sent_once(
+    app, nmbrs_sandbox, setup, monkeypatch
+):
+    """The request counts lines a few employees at a time (the first part goes without every
+    report counted): a part still ends only after whole employees, across those counts."""
+    s, rid, reports = setup
+    monkeypatch.setattr(plan, "COUNTED_TOGETHER", 1)
+    monkeypatch.setattr(recording, "PART_LINES", (3,))  # more than Maria's 2 lines
+    with app.app_context(), all_organizations():
+        recipient = db.session.get(ReportRecipient, rid)
+        loaded = list(
+            db.session.scalars(
+                db.select(ExpenseReport).where(ExpenseReport.id.in_(reports)).order_by("id")
+            )
+        )
+        parts = list(plan.previews(recipient, loaded, None, None, False, recording.PART_LINES))
+        assert [sorted(r.id for r in p.reports) for p in parts] == [sorted(reports)]
+        db.session.remove()
+    send(s.admin, rid, reports)
+    work(app)
+    assert stored(nmbrs_sandbox) == sorted(MARIA + JOHAN)
+    [t] = transfers(app)
+    assert t.status == TransferStatus.SUCCEEDED and (t.lines_total, t.lines_sent) == (4, 4)

@@ -14,7 +14,8 @@ A kind answers:
   planned line (`Planner.plan`) and says whether the period is locked; `current_period`;
   `needs_period` (whether a transfer goes into a payroll period);
 - delivery: `sends_in_worker` (a job sends it, exactly once) with `deliver(transfer)`, or a
-  file made at once with `prepare(transfer)` and `download(transfer, user)`;
+  file made at once with `prepare(transfer)` and `download(transfer, user)`; `warm_up(nobody)`
+  runs its delivery's statements on rows that do not exist, in a worker before it forks;
 - undo: `check_undo(transfer)` (raises when it cannot be undone here) and `take_back(transfer)`
   in the worker;
 - catalogues, when it has any: `has_catalogues`, `catalogues(recipient)` (what the sync
@@ -113,6 +114,8 @@ class Kind(Protocol):
     def prepare(self, transfer: Transfer, recipient: ReportRecipient) -> None: ...
 
     def deliver(self, transfer: Transfer) -> None: ...
+
+    def warm_up(self, nobody: int) -> None: ...
 
     def download(self, transfer: Transfer, user: User | None) -> tuple[bytes, str, bool]: ...
 

@@ -23,7 +23,7 @@ from webapp.recipients import (
     RemoteProblem,
 )
 from webapp.recipients import register as register_kind
-from webapp.recipients.nmbrs import access, delivery, move
+from webapp.recipients.nmbrs import access, delivery, move, warm
 from webapp.recipients.nmbrs.catalogue import NmbrsCatalogues
 from webapp.recipients.nmbrs.keepalive import report_retired_keys, schedule_keepalives
 from webapp.recipients.nmbrs.plan import NmbrsPlanner, current_period
@@ -73,6 +73,10 @@ class NmbrsKind:
         except NmbrsError as exc:
             code = f"nmbrs_{exc.code}" if exc.code else "nmbrs"
             raise DeliveryFailed(code, exc.user_message) from exc
+
+    def warm_up(self, nobody: int) -> None:
+        """The send's statements, compiled before the worker forks (they find nothing)."""
+        warm.warm_up(nobody)
 
     def download(self, transfer: Transfer, user: User | None) -> tuple[bytes, str, bool]:
         raise NotFound

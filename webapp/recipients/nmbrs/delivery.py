@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from webapp.extensions import db
 from webapp.models import LineStatus, NmbrsApi, RecipientKind, Transfer, TransferStatus
@@ -53,6 +53,7 @@ from webapp.services.transfer.ledger import (
     TransferLost,
     count_of,
     fail_lines,
+    left_over,
     lines_with,
     update_lines,
 )
@@ -129,16 +130,7 @@ def send(transfer: Transfer, client: PayrollApi | None = None) -> None:
 
 def _send_all(run: _Run) -> None:
     transfer_id = run.transfer_id
-    # What earlier attempts left, in one pass over the lines: per status, how many and the
-    # highest batch number.
-    left = {
-        status: (count, batch)
-        for status, count, batch in db.session.execute(
-            select(LINE.c.status, func.count(LINE.c.id), func.max(LINE.c.batch))
-            .where(LINE.c.transfer_id == transfer_id)
-            .group_by(LINE.c.status)
-        )
-    }
+    left = left_over(transfer_id)
     run.next_batch = max((batch or 0 for _count, batch in left.values()), default=0) + 1
     run.sent = left.get(LineStatus.SENT.value, (0, None))[0]
     if LineStatus.SENDING.value in left:
@@ -156,7 +148,7 @@ def _send_all(run: _Run) -> None:
     answered: list[tuple[list[Line], Future]] = []  # answer recorded, not committed yet
     with ThreadPoolExecutor(1, thread_name_prefix="nmbrs-wire") as wire:
         try:
-            pending = Pending(transfer_id, _batches, BATCH_LINES)
+            pending = Pending(transfer_id, employee_batches, BATCH_LINES)
             batch = pending.take(idle=True)
             while True:
                 while batch is None and not pending.finished:
@@ -218,7 +210,7 @@ def _after_failure(run: _Run, unsent: list[Line], handed: list[tuple[list[Line],
     db.session.commit()
 
 
-def _batches(pending: list[Line]) -> list[list[Line]]:
+def employee_batches(pending: list[Line]) -> list[list[Line]]:
     """Pending lines (by employee) in batches of whole employees of at most BATCH_LINES lines
     (an employee with more goes alone), in the order they are sent."""
     by_employee: dict[str, list[Line]] = defaultdict(list)
@@ -454,26 +446,26 @@ def _mark_sending(run: _Run, lines: list[Line]) -> list[Line]:
         {"status": LineStatus.SENDING.value, "batch": batch_no, "baseline": None},
         increment=("attempts",),
     )
-    _claim_transfer(run)
+    claim_transfer(run.transfer_id, run.attempt, run.sent)
     db.session.commit()
     return lines
 
 
-def _claim_transfer(run: _Run) -> None:
+def claim_transfer(transfer_id: int, attempt: int, sent: int) -> None:
     """Stamp the transfer as still ours; a reaper that declared it dead wins (TransferLost)."""
     claimed = db.session.execute(
         update(Transfer)
         .where(
-            Transfer.id == run.transfer_id,
+            Transfer.id == transfer_id,
             Transfer.status == TransferStatus.RUNNING,
-            Transfer.attempts == run.attempt,  # a later attempt (a retry) has taken over
+            Transfer.attempts == attempt,  # a later attempt (a retry) has taken over
         )
         # The page's progress too: the first batch's commit says the sending has begun.
-        .values(heartbeat_at=utcnow(), step="sending", lines_sent=run.sent)
+        .values(heartbeat_at=utcnow(), step="sending", lines_sent=sent)
         .execution_options(synchronize_session=False)
     )
     if rowcount(claimed) != 1:
-        raise TransferLost(run.transfer_id)
+        raise TransferLost(transfer_id)
 
 
 def _component(line: Line) -> NewWageComponent:
@@ -547,13 +539,18 @@ def _fail_lines(run: _Run, failed: list[tuple[Line, str, str]]) -> None:
 
 def _progress(run: _Run, step: str) -> None:
     """The page's progress, from the count kept here (no COUNT(*) per batch). Commits."""
+    stamp_progress(run.transfer_id, step, run.sent)
+    db.session.commit()
+
+
+def stamp_progress(transfer_id: int, step: str, sent: int) -> None:
+    """The page's progress and the heartbeat (in the caller's transaction)."""
     db.session.execute(
         update(Transfer)
-        .where(Transfer.id == run.transfer_id, Transfer.status == TransferStatus.RUNNING)
-        .values(step=step, lines_sent=run.sent, heartbeat_at=utcnow())
+        .where(Transfer.id == transfer_id, Transfer.status == TransferStatus.RUNNING)
+        .values(step=step, lines_sent=sent, heartbeat_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
 
 
 def find_ids(transfer: Transfer, client: PayrollApi) -> None:

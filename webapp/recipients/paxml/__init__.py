@@ -44,6 +44,9 @@ class PaxmlKind:
     def download(self, transfer: Transfer, user: User | None) -> tuple[bytes, str, bool]:
         return delivery.download(transfer, user)
 
+    def warm_up(self, nobody: int) -> None:
+        """Nothing: no worker sends a file."""
+
     def check_undo(self, transfer: Transfer) -> None:
         """A file can always be taken back here (the payroll program is the admin's to fix)."""
 

@@ -48,6 +48,7 @@ from webapp.services.transfer.undo import (
     request_undo,
     undo_summary,
 )
+from webapp.services.transfer.warm import warm_up
 
 __all__ = [
     "ERROR_TEXTS",
@@ -83,4 +84,5 @@ __all__ = [
     "UndoSummary",
     "retry",
     "waiting_reports",
+    "warm_up",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -147,6 +148,19 @@ def lines_with(
     if limit is not None:
         stmt = stmt.limit(limit)
     return [Line(*row) for row in db.session.execute(stmt).all()]  # one fetch, not 10,000
+
+
+def left_over(transfer_id: int) -> dict[str, tuple[int, int | None]]:
+    """What earlier attempts left, in one pass over the transfer's lines: per status, how many
+    and the highest batch number."""
+    return {
+        status: (count, batch)
+        for status, count, batch in db.session.execute(
+            select(LINE.c.status, func.count(LINE.c.id), func.max(LINE.c.batch))
+            .where(LINE.c.transfer_id == transfer_id)
+            .group_by(LINE.c.status)
+        )
+    }
 
 
 def update_lines(rows: list[dict], **fixed) -> None:
@@ -311,12 +325,7 @@ def settle_reports(
     part sent or left out on purpose) → TRANSFERRED; lines still open → held; otherwise released
     back to Redo att skickas (its sent lines stay sent: a new transfer sends only the rest).
     Plain rows and one UPDATE per outcome, not an object per report and line."""
-    links = table_of(TransferReport)
-    held = db.session.scalars(
-        select(links.c.report_id).where(
-            links.c.transfer_id == transfer.id, links.c.active.is_(True)
-        )
-    ).all()
+    held = held_reports(transfer.id)
     open_statuses = {LineStatus.PENDING, LineStatus.SENDING, LineStatus.UNCERTAIN}
     outcomes: dict[tuple[str, bool | None], list[int]] = defaultdict(list)
     done: list[int] = []
@@ -339,22 +348,11 @@ def settle_reports(
             outcomes[(outcome, None)].append(report_id)
     for (outcome, active), report_ids in outcomes.items():
         for chunk in chunks(report_ids, 500):
-            db.session.execute(
-                update(links)
-                .where(links.c.transfer_id == transfer.id, links.c.report_id.in_(chunk))
-                .values(outcome=outcome, active=active),
-                execution_options={"synchronize_session": False},
-            )
+            set_outcome(transfer.id, chunk, outcome, active)
     # Link objects the session may hold are stale until the caller's commit expires them.
     # One UPDATE for all the reports that are now sent (only from approved: exactly once).
     for chunk in chunks(done, 500):
-        transferred = db.session.scalars(
-            update(ExpenseReport)
-            .where(ExpenseReport.id.in_(chunk), ExpenseReport.status == ReportStatus.APPROVED)
-            .values(status=ReportStatus.TRANSFERRED)
-            .returning(ExpenseReport.id)
-            .execution_options(synchronize_session="fetch")
-        ).all()
+        transferred = mark_transferred(chunk)
         audit.record_many(
             "report.transferred",
             actor=None,
@@ -363,6 +361,43 @@ def settle_reports(
             object_ids=list(transferred),
             transfer_id=transfer.id,
         )
+
+
+def set_outcome(
+    transfer_id: int, report_ids: Sequence[int], outcome: str, active: bool | None
+) -> None:
+    links = table_of(TransferReport)
+    db.session.execute(
+        update(links)
+        .where(links.c.transfer_id == transfer_id, links.c.report_id.in_(report_ids))
+        .values(outcome=outcome, active=active),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def mark_transferred(report_ids: Sequence[int]) -> list[int]:
+    """The approved ones of these reports are transferred; returns which."""
+    return list(
+        db.session.scalars(
+            update(ExpenseReport)
+            .where(ExpenseReport.id.in_(report_ids), ExpenseReport.status == ReportStatus.APPROVED)
+            .values(status=ReportStatus.TRANSFERRED)
+            .returning(ExpenseReport.id)
+            .execution_options(synchronize_session="fetch")
+        )
+    )
+
+
+def held_reports(transfer_id: int) -> list[int]:
+    """The reports the transfer holds (not back in Redo att skickas)."""
+    links = table_of(TransferReport)
+    return list(
+        db.session.scalars(
+            select(links.c.report_id).where(
+                links.c.transfer_id == transfer_id, links.c.active.is_(True)
+            )
+        )
+    )
 
 
 def fail(transfer: Transfer, code: str, message: str) -> None:

@@ -239,6 +239,10 @@ def previews(
         yield result
 
 
+# Employees whose lines `_parts` counts with one query.
+COUNTED_TOGETHER = 50
+
+
 def _parts(
     reports: Sequence[ExpenseReport], part_lines: Sequence[int]
 ) -> Iterator[Sequence[ExpenseReport]]:
@@ -248,16 +252,21 @@ def _parts(
     by_employee: dict[int, list[ExpenseReport]] = defaultdict(list)
     for report in reports:
         by_employee[report.employee_id].append(report)
-    sizes = line_counts([_identity(r) for r in reports])
+    employees = list(by_employee.values())
     part: list[ExpenseReport] = []
     lines = 0
-    for own in by_employee.values():
-        part.extend(own)
-        lines += sum(sizes.get(r.id, 0) for r in own)
-        if lines >= part_lines[0]:
-            yield part
-            part, lines = [], 0
-            part_lines = part_lines[1:] or part_lines
+    for start in range(0, len(employees), COUNTED_TOGETHER):
+        group = employees[start : start + COUNTED_TOGETHER]
+        # Counted a group of employees at a time: the first part goes without waiting for
+        # every report's lines to be counted.
+        sizes = line_counts([_identity(r) for own in group for r in own])
+        for own in group:
+            part.extend(own)
+            lines += sum(sizes.get(r.id, 0) for r in own)
+            if lines >= part_lines[0]:
+                yield part
+                part, lines = [], 0
+                part_lines = part_lines[1:] or part_lines
     if part:
         yield part
 

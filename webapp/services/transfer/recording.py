@@ -45,8 +45,10 @@ log = logging.getLogger(__name__)
 
 # The lines of a transfer that sends in a worker are recorded in parts of whole employees,
 # each committed with its reports' claims: the first part small, so that the worker starts
-# sending it while the rest is planned and recorded.
-PART_LINES = (500, 1000, 2500)
+# sending it while the rest is planned and recorded; the others not much larger, so that lines
+# come in step with the batches (a part of 2,500 lines left the wire waiting for it) and a
+# part's insert holds SQLite's one write lock, which the worker's marks wait for, briefly.
+PART_LINES = (500, 1000)
 
 
 class RecordingClosed(Exception):

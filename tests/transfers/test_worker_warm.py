@@ -1,0 +1,80 @@
+"""A worker warms up before it forks its jobs (`jobs.context.warm`): the transfer job's SQL is
+compiled on rows that do not exist, and no database connection is left for a child to share.
+A transfer sent after warming goes exactly once, as any other."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import jobs.context
+from tests.sync.helpers import work
+from tests.transfers.helpers import (
+    approved_report,
+    connect_nmbrs,
+    report_status,
+    send,
+    staff,
+    stored,
+    transfers,
+)
+from tests.transfers.test_recorded_in_parts import MARIA
+from webapp.extensions import db
+from webapp.models import ReportStatus, Transfer, TransferStatus
+from webapp.services import transfer as transfer_service
+
+
+def pooled(app) -> tuple[int, int]:
+    """The engine's connections: (idle in the pool, checked out)."""
+    with app.app_context():
+        return db.engine.pool.checkedin(), db.engine.pool.checkedout()
+
+
+def test_warming_compiles_the_transfer_sql_and_leaves_no_connection_open(app):
+    with app.app_context():
+        cache = db.engine._compiled_cache
+        cache.clear()
+        db.session.scalar(db.select(db.func.count(Transfer.id)))  # a connection in the pool
+        db.session.remove()
+    assert pooled(app)[0] >= 1
+
+    jobs.context.warm(app)
+
+    with app.app_context():
+        compiled = [str(c) for c in db.engine._compiled_cache.values()]
+        # Nothing was found or changed: no transfer has id 0.
+        assert db.session.scalar(db.select(db.func.count(Transfer.id)).where(Transfer.id == 0)) == 0
+        db.session.remove()
+    assert any("GROUP BY transfer_line.status" in sql for sql in compiled)
+    assert any(sql.startswith("UPDATE expense_report") for sql in compiled)
+    # The parent closed what it opened: a forked child can share no socket with it.
+    jobs.context.warm(app)
+    assert pooled(app) == (0, 0)
+
+
+def test_a_worker_whose_warming_fails_still_starts_and_holds_no_connection(
+    app, monkeypatch, caplog
+):
+    def broken() -> None:
+        db.session.execute(db.text("SELECT * FROM no_such_table"))
+
+    monkeypatch.setattr(transfer_service, "warm_up", broken)
+    with caplog.at_level(logging.WARNING, logger="jobs.context"):
+        jobs.context.warm(app)
+    assert "start cold" in caplog.text
+    assert pooled(app) == (0, 0)
+
+
+@pytest.mark.usefixtures("fast")
+def test_a_transfer_sent_by_a_warmed_worker_goes_exactly_once(app, people, nmbrs_sandbox):
+    s = staff(app, people)
+    rid = connect_nmbrs(app, s.admin)
+    report = approved_report(s, "maria", km="300", outlay="1 234,50", cc="")
+    jobs.context.warm(app)
+    send(s.admin, rid, [report])
+    work(app)
+    [t] = transfers(app)
+    assert t.status == TransferStatus.SUCCEEDED and (t.lines_total, t.lines_sent) == (2, 2)
+    assert stored(nmbrs_sandbox) == MARIA
+    assert report_status(app, report) == ReportStatus.TRANSFERRED
