@@ -58,6 +58,9 @@ def test_new_year_trip_with_a_free_lunch_abroad_reaches_the_paxml_file(app, peop
     assert "Varav kostförmån 126,00 kr: ett skattepliktigt värde för lönen" in preview
 
     url = send(s.admin, rid, [report]).headers["Location"]
+    sent = text_of(s.admin.get(url))
+    assert "7 rader, 4 313,00 kr" in sent
+    assert "Varav kostförmån 126,00 kr: ett skattepliktigt värde för lönen" in sent
     data = s.admin.post(url + "/file").data
     root = etree.fromstring(data)
     assert schema().validate(root), schema().error_log

@@ -42,6 +42,8 @@ def test_admin_previews_sends_and_sees_the_components_in_nmbrs(app, people, nmbr
     url = transfer_url(response)
     running = s.admin.get(url).text
     assert 'hx-trigger="load delay:1s, poll"' in running  # queued: the fragment polls
+    assert "2 rader, 1 984,50 kr" in running.replace("\u00a0", " ")
+    assert "Varav kostförmån" not in running  # no free meal: the total is all paid out
     work(app)
 
     fragment = text_of(s.admin.get(url + "/progress", headers={"HX-Request": "true"}))

@@ -174,7 +174,11 @@ def send():
 @admin_required
 def show(transfer_id: int):
     transfer = service.progress(_org_id(), transfer_id)
-    return render_template("transfers/show.html", view=service.describe(transfer))
+    return render_template(
+        "transfers/show.html",
+        view=service.describe(transfer),
+        benefit=service.benefit_amount(transfer.id),
+    )
 
 
 @bp.route("/<int:transfer_id>/progress")

@@ -39,7 +39,7 @@ from webapp.services.transfer.runner import (
     request_transfer,
     retry,
 )
-from webapp.services.transfer.status import TransferView, describe, error_text
+from webapp.services.transfer.status import TransferView, benefit_amount, describe, error_text
 from webapp.services.transfer.texts import ERROR_TEXTS, SKIP_REASONS, TransferError
 from webapp.services.transfer.undo import (
     UndoSummary,
@@ -60,6 +60,7 @@ __all__ = [
     "TransferError",
     "TransferView",
     "active_transfer",
+    "benefit_amount",
     "can_retry",
     "can_undo",
     "comment_for",

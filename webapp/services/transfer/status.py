@@ -12,7 +12,14 @@ from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.formatting import kronor
-from webapp.models import ExpenseReport, LineStatus, Transfer, TransferLine, TransferStatus
+from webapp.models import (
+    ExpenseReport,
+    LineStatus,
+    Transfer,
+    TransferLine,
+    TransferReport,
+    TransferStatus,
+)
 from webapp.payitems import INFO, PayItem
 from webapp.services import runs
 from webapp.services.transfer.ledger import can_retry, sent_amount, status_counts
@@ -69,6 +76,25 @@ class Known:
     @property
     def total(self) -> int:
         return self.confirmed + self.in_doubt + self.uncertain + self.not_sent
+
+
+# Values that are a förmån (kostförmån): a taxable value for payroll, never money paid out.
+BENEFIT_ITEMS = tuple(item.value for item, info in INFO.items() if info.benefit)
+
+
+def benefit_amount(transfer_id: int) -> Decimal:
+    """The part of the transfer's total (`Transfer.amount_total`: the lines to send of the
+    reports it holds) that is kostförmån, so that the total is not read as money paid out."""
+    held = select(TransferReport.report_id).where(TransferReport.transfer_id == transfer_id)
+    ore = db.session.scalar(
+        select(func.coalesce(func.sum(TransferLine.amount_ore), 0)).where(
+            TransferLine.transfer_id == transfer_id,
+            TransferLine.skip_reason.is_(None),
+            TransferLine.pay_item.in_(BENEFIT_ITEMS),
+            TransferLine.report_id.in_(held),
+        )
+    )
+    return Decimal(ore or 0) / 100
 
 
 def error_text(transfer: Transfer) -> str | None:
