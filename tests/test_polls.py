@@ -4,6 +4,7 @@ never to anyone the view would refuse."""
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -31,6 +32,13 @@ def statements_of(app):
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def duration(fragment: str) -> str:
+    """How long a finished sync took, as its fragment says."""
+    found = re.search(r"Hämtat från Nmbrs .*? på ([^<]+?)\.", fragment)
+    assert found, fragment
+    return found.group(1)
 
 
 def change_run(app, **values) -> None:
@@ -119,3 +127,25 @@ def test_another_organizations_admin_is_not_answered_from_the_kept_fragment(app,
     change_run(app, status=SyncStatus.QUEUED, heartbeat_at=None, created_at=utcnow())
     refused = poll(stranger, url)
     assert refused.status_code == 404 and "<progress" not in refused.text
+
+
+def test_a_run_of_a_database_made_anew_is_not_answered_with_the_old_runs_fragment(app, people):
+    """Run ids start from 1 again in a new database (a laptop's reset, each test's): the
+    process that kept the old run 1's finished fragment must not show it for the new run 1."""
+    email = people.user(Role.ADMIN)
+    browser = login(app, email)
+    url = running_sync(app, email)
+    started = utcnow() - timedelta(minutes=5)
+    finished = dict(status=SyncStatus.SUCCEEDED, step=None, started_at=started)
+    change_run(app, **finished, finished_at=started + timedelta(seconds=2))
+    before = poll(browser, url).text
+    assert "Klart" in before and poll(browser, url).text == before  # kept: answered again
+    # The same id, made at another moment, with another outcome: another run.
+    change_run(
+        app,
+        created_at=utcnow() - timedelta(minutes=1),
+        finished_at=started + timedelta(seconds=40),
+    )
+    after = poll(browser, url).text
+    assert "Klart" in after and duration(after) != duration(before)
+    assert duration(after) == duration(poll(browser, url).text)  # and its own is kept

@@ -34,6 +34,7 @@ from webapp.auth.loading import parsed_user_id
 from webapp.kept import Kept
 from webapp.models import Role, SyncRun, SyncStatus
 from webapp.models.base import utcnow
+from webapp.models.sync import aware
 from webapp.services import sessions, sync
 
 ENDPOINT = "settings.sync_progress"
@@ -46,12 +47,13 @@ KEPT = (SyncStatus.RUNNING, SyncStatus.SUCCEEDED)
 FRAGMENTS: Kept[str] = Kept(512)
 
 
-def fragment_key(
-    recipient_id: int, run_id: int, status: SyncStatus, step: str | None, done: int, total: int
-) -> Hashable:
-    """All a kept fragment shows (nothing of the session: no form token, no user)."""
-    key = (recipient_id, run_id, status, step, done, total)
-    return (*key, str(get_locale()), request.script_root)
+def fragment_key(recipient_id: int, run: sync.PollRun | SyncRun) -> Hashable:
+    """All a kept fragment shows (nothing of the session: no form token, no user). The run by
+    its id and when it was made: a database made anew (a test's, a laptop's reset) numbers its
+    runs from 1 again, and its run 1 is not the one whose fragment this process kept."""
+    run_key = (run.id, aware(run.created_at), run.status, run.step)
+    return (recipient_id, *run_key, run.calls_done, run.calls_total, str(get_locale()),
+            request.script_root)  # fmt: skip
 
 
 def fragment_response(body: str, *, active: bool) -> Response:
@@ -95,7 +97,7 @@ def answer() -> Response | None:
 
 
 def _fragment(recipient_id: int, run: sync.PollRun, now: datetime) -> str | None:
-    key = fragment_key(recipient_id, run.id, run.status, run.step, run.calls_done, run.calls_total)
+    key = fragment_key(recipient_id, run)
     if run.status == SyncStatus.SUCCEEDED:
         return FRAGMENTS.peek(key)  # its counts and times are not read here: the view renders it
     if sync.beating(run):

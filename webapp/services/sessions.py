@@ -76,10 +76,11 @@ def expiry_reason(row: Lifetime, now: datetime) -> str | None:
 
 # Which row a cookie names: its token's hash and its user, bound by `cookie_params`. (The
 # statements using it are built once: building one anew per request took longer than its
-# round trip to the database.)
+# round trip to the database.) Of the table's columns: the progress poll's Core statement uses
+# it too (`sync.polled`).
 OF_COOKIE = and_(
-    UserSession.token_hash == bindparam("cookie_token_hash"),
-    UserSession.user_id == bindparam("cookie_user_id"),
+    table_of(UserSession).c.token_hash == bindparam("cookie_token_hash"),
+    table_of(UserSession).c.user_id == bindparam("cookie_user_id"),
 )
 _CURRENT = (
     select(UserSession)

@@ -196,9 +196,7 @@ def _progress_fragment(recipient: ReportRecipient, run: SyncRun) -> str:
     if run.status not in polls.KEPT:
         return _sync_status(recipient, run)
     # Kept for the polls after this one, which webapp/polls.py answers without the view.
-    key = polls.fragment_key(
-        recipient.id, run.id, run.status, run.step, run.calls_done, run.calls_total
-    )
+    key = polls.fragment_key(recipient.id, run)
     if run.status == SyncStatus.RUNNING:  # the poll's own rendering, kept alike
         return polls.FRAGMENTS.get(key, lambda: polls.progress_fragment(recipient.id, run))
     return polls.FRAGMENTS.get(key, lambda: _sync_status(recipient, run))

@@ -66,7 +66,7 @@ class Pending:
         """A moment for the request to record its next part. A request silent for long (it died
         between parts) ends the recording: what it recorded goes, its other reports stay in
         Redo att skickas."""
-        stalled = current_app.config.get("TRANSFER_RECORDING_STALL_SECONDS", 120)
+        stalled = current_app.config["TRANSFER_RECORDING_STALL_SECONDS"]
         if time.monotonic() - self.read_at > stalled:
             abandon_recording(self.transfer_id)
             self.read_at = time.monotonic()

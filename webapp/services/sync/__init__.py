@@ -48,12 +48,13 @@ from webapp.services.sync.texts import (
 )
 
 __all__ = [
-    "PollRun",
     "CATALOGS",
     "CATALOG_TITLES",
     "ERROR_TEXTS",
     "STEP_LABELS",
     "Fetched",
+    "PollRun",
+    "ProgressView",
     "QueueUnavailable",
     "RunLost",
     "RunView",
@@ -63,7 +64,6 @@ __all__ = [
     "clock_tick",
     "describe",
     "describe_progress",
-    "ProgressView",
     "diff",
     "error_text",
     "execute",
@@ -73,9 +73,9 @@ __all__ = [
     "next_automatic_try",
     "notify_admins",
     "polled",
-    "queued_afresh",
     "progress",
     "progress_of",
+    "queued_afresh",
     "reap_dead",
     "record_consent_problem",
     "request_sync",

@@ -485,8 +485,7 @@ def _polled_statement() -> Select:
         .join(r, r.c.organization_id == u.c.organization_id)
         .join(run, run.c.recipient_id == r.c.id)
         .where(
-            s.c.token_hash == bindparam("cookie_token_hash"),
-            s.c.user_id == bindparam("cookie_user_id"),
+            sessions.OF_COOKIE,
             r.c.id == bindparam("recipient_id"),
             r.c.status == RecipientStatus.ACTIVE,
             run.c.id == bindparam("run_id"),

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from flask_babel import gettext as _
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
@@ -36,7 +36,7 @@ from webapp.payitems import INFO
 from webapp.recipients import kind_of
 from webapp.services import audit, runs
 from webapp.services.pay_parts import to_ore
-from webapp.services.transfer.ledger import JOB_PREFIX, LINE, close_recording
+from webapp.services.transfer.ledger import JOB_PREFIX, LINE, close_recording, held_reports
 from webapp.services.transfer.plan import PlannedLine, Preview
 from webapp.services.transfer.texts import DONE_REASONS, TransferError
 
@@ -248,11 +248,7 @@ def _close_partial(transfer: Transfer, totals: _Totals) -> int:
     """After a part that could not be recorded: the recording ends with the parts before (if
     the worker or the reaper has not ended it already). Commits; returns how many reports
     go."""
-    db.session.execute(
-        update(table_of(Transfer))
-        .where(Transfer.id == transfer.id, Transfer.recording.is_(True))
-        .values(recording=False)
-    )
+    close_recording(transfer.id)
     db.session.expire(transfer)
     requested(transfer, totals.reports, totals.lines, totals.skipped)
     db.session.commit()
@@ -282,11 +278,8 @@ def abandon_recording(transfer_id: int) -> None:
     if close_recording(transfer_id):
         transfer = db.session.get(Transfer, transfer_id)
         assert transfer is not None
-        links = table_of(TransferReport)
-        reports = db.session.scalars(
-            select(links.c.report_id).where(links.c.transfer_id == transfer_id)
-        ).all()
-        requested(transfer, list(reports), transfer.lines_total, transfer.lines_skipped)
+        reports = held_reports(transfer_id)
+        requested(transfer, reports, transfer.lines_total, transfer.lines_skipped)
         log.warning(
             "transfer %s: its request stopped recording after %d reports; sending those",
             transfer_id,
