@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from sqlalchemy.pool.base import _ConnectionFairy
 
 from webapp import create_app
+from webapp.extensions import db
 
 PASSWORD = "rätt-lösenord-123"
 
@@ -58,3 +62,45 @@ def use_sandbox_oauth(app, sandbox_url: str, monkeypatch) -> None:
         "NMBRS_IDENTITY_URL": sandbox_url,
     }.items():
         monkeypatch.setitem(app.config, key, value)
+
+
+@contextmanager
+def statements_sent(app) -> Iterator[list[tuple[str, bool]]]:
+    """The SQL statements given to the database driver while the block runs, on the app's
+    pooled connections, each with whether it ran outside a transaction (autocommit): those
+    SQLAlchemy executes and those run at driver level (`webapp.models.base.QuickSelect`)
+    alike, as both ask the pool's connection for their cursor."""
+    with app.app_context():
+        engine = db.engine
+    seen: list[tuple[str, bool]] = []
+    cursor_of = _ConnectionFairy.cursor
+
+    def recorded(fairy: Any, *args: Any, **kwargs: Any) -> Any:
+        cursor = cursor_of(fairy, *args, **kwargs)
+        if fairy._pool is not engine.pool:
+            return cursor
+        return _RecordedCursor(cursor, fairy.dbapi_connection, engine.dialect, seen)
+
+    _ConnectionFairy.cursor = recorded  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        _ConnectionFairy.cursor = cursor_of  # type: ignore[method-assign]
+
+
+class _RecordedCursor:
+    def __init__(self, cursor: Any, connection: Any, dialect: Any, seen: list) -> None:
+        self._cursor, self._connection, self._dialect, self._seen = (
+            cursor,
+            connection,
+            dialect,
+            seen,
+        )
+
+    def execute(self, statement: str, *args: Any, **kwargs: Any) -> Any:
+        autocommit = self._dialect.detect_autocommit_setting(self._connection)
+        self._seen.append((statement, autocommit))
+        return self._cursor.execute(statement, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)

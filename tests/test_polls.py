@@ -8,30 +8,25 @@ import re
 from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
+from tests.support import statements_sent
 from tests.test_sessions import age_sessions, login, poll, running_sync
 from webapp.extensions import db
 from webapp.models import Role, SyncRun, SyncStatus, UserSession
 from webapp.models.base import utcnow
 from webapp.models.sync import aware
+from webapp.services import sessions
+from webapp.services.sync import runner
 
 
 @contextmanager
 def statements_of(app):
     """The SQL statements sent while the block runs."""
-    seen: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(app) as sent:
+        seen: list[str] = []
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    seen.extend(statement for statement, _autocommit in sent)
 
 
 def duration(fragment: str) -> str:
@@ -149,3 +144,27 @@ def test_a_run_of_a_database_made_anew_is_not_answered_with_the_old_runs_fragmen
     after = poll(browser, url).text
     assert "Klart" in after and duration(after) != duration(before)
     assert duration(after) == duration(poll(browser, url).text)  # and its own is kept
+
+
+def test_the_polls_one_statement_reads_what_sqlalchemy_reads(app, people):
+    """The poll's statement runs at driver level (`QuickSelect`): its session, user and run come
+    back as SQLAlchemy's own execution gives them (enums, times), on each database alike."""
+    email = people.user(Role.ADMIN)
+    browser = login(app, email)
+    url = running_sync(app, email)
+    poll(browser, url)
+    change_run(app, error_code="unavailable", next_retry_at=utcnow() + timedelta(minutes=1))
+    with app.app_context():
+        session_row = db.session.scalars(select(UserSession)).one()
+        run = db.session.scalars(select(SyncRun)).one()
+        params = sessions.cookie_params(session_row.user_id, "no such token")
+        params |= {"recipient_id": run.recipient_id, "run_id": run.id}
+        statement = runner._POLLED.statement
+        with db.engine.connect() as conn:
+            token_hash = session_row.token_hash
+            core = conn.execute(statement, params | {"cookie_token_hash": token_hash}).one()
+        quick = runner._POLLED.first(db.engine, params | {"cookie_token_hash": token_hash})
+        assert quick == tuple(core)
+        assert [type(v) for v in quick] == [type(v) for v in core]
+        assert isinstance(quick[5], Role) and SyncStatus(quick[9]) is quick[9]
+        assert runner._POLLED.first(db.engine, params) is None  # another cookie's token

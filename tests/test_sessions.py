@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
-from tests.support import PASSWORD
+from tests.support import PASSWORD, statements_sent
 from webapp.extensions import db
 from webapp.models import (
     AuditEvent,
@@ -259,20 +259,10 @@ def test_a_poll_of_a_running_sync_is_one_database_round_trip(app, people):
     browser = login(app, email)
     url = running_sync(app, email)
     poll(browser, url)
-    statements: list[tuple[str, str | None]] = []
-    with app.app_context():
-        engine = db.engine
-
-    def seen(conn, cursor, statement, parameters, context, executemany):
-        statements.append((statement, conn.get_execution_options().get("isolation_level")))
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(app) as statements:
         assert 'value="3"' in poll(browser, url).text
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert len(statements) == 1, statements
-    assert statements[0][1] == "AUTOCOMMIT"
+    assert statements[0][1]  # autocommit
 
 
 def test_every_poll_shows_the_runs_latest_step_and_count_in_the_browsers_language(app, people):
@@ -310,19 +300,9 @@ def test_a_finished_syncs_fragment_stops_the_polling_each_time_and_stays_its_org
             )
         )
         db.session.commit()
-        engine = db.engine
-    statements: list[str] = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
     for _tab in range(3):  # rendered by the view, then kept
-        statements.clear()
-        event.listen(engine, "before_cursor_execute", seen)
-        try:
+        with statements_sent(app) as statements:
             last = poll(browser, url)
-        finally:
-            event.remove(engine, "before_cursor_execute", seen)
         assert last.status_code == 200 and last.headers["HX-Trigger"] == "sync-finished"
         assert 'data-status="succeeded"' in last.text and "hx-trigger" not in last.text
         assert "Klart" in last.text and "<td>4</td>" in last.text

@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import pool, tenancy
 from webapp.config import Config
+from webapp.cookies import KeptCookieSessions
 from webapp.crypto import load_keys
 from webapp.extensions import Base, babel, csrf, db, htmx, login_manager, migrate
 from webapp.logs import configure_logging, register_request_ids
@@ -92,6 +93,7 @@ def register_extensions(app: Flask) -> None:
         render_as_batch=True,  # SQLite can only ALTER through table copies
         compare_type=True,
     )
+    app.session_interface = KeptCookieSessions()
     csrf.init_app(app)
     htmx.init_app(app)
     babel.init_app(app, locale_selector=select_locale)

@@ -5,7 +5,9 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, DateTime, Enum, Result, Table
+from sqlalchemy import Connection, CursorResult, DateTime, Enum, Result, Select, Table
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -141,3 +143,89 @@ def _converted(convert: Any, values: Sequence[Any]) -> list[Any]:
         once = {v: convert(v) for v in set(values)}
         return list(map(once.__getitem__, values))
     return [convert(v) for v in values]
+
+
+class _Compiled:
+    def __init__(
+        self,
+        sql: str,
+        defaults: dict[str, Any],
+        positions: Sequence[str] | None,
+        binds: dict[str, Any],
+        results: list[Any],
+    ) -> None:
+        self.sql = sql
+        self.defaults = defaults  # the statement's own values (a status it compares with)
+        self.positions = positions  # a positional driver's order (SQLite's ?), else None
+        self.binds = binds
+        self.results = results
+
+    def bound(self, params: dict[str, Any]) -> dict[str, Any] | tuple[Any, ...]:
+        values = self.defaults | params
+        converted = {
+            name: convert(value) if (convert := self.binds.get(name)) else value
+            for name, value in values.items()
+        }
+        if self.positions is None:
+            return converted
+        return tuple(converted[name] for name in self.positions)
+
+
+class QuickSelect:
+    """A SELECT of one row that is asked very often (a sync's progress, by every open tab once
+    a second), run at driver level outside a transaction (no BEGIN and ROLLBACK around it):
+    compiled once per database, each parameter and column converted by its type for that
+    database, as SQLAlchemy converts them.
+
+    SQLAlchemy's own execution (a Connection and its execution options, the result built from
+    the cursor's description of every column) cost the web process more than the driver's
+    round trip did (measured). Its columns' types must convert alike whatever the driver's
+    type code (no Numeric: SQLAlchemy reads that code for it, this does not)."""
+
+    def __init__(self, statement: Select) -> None:
+        self.statement = statement
+        self._compiled: dict[Dialect, _Compiled] = {}
+
+    def first(self, engine: Engine, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The first row for `params` (the statement's named bind parameters), or None."""
+        dialect = engine.dialect
+        compiled = self._compiled.get(dialect) or self._compile(dialect)
+        raw = engine.raw_connection()  # the pool's checks and reset, as for any connection
+        dbapi_connection = cast(DBAPIConnection, raw.dbapi_connection)  # checked out: never None
+        cursor = None
+        try:
+            dialect.set_isolation_level(dbapi_connection, "AUTOCOMMIT")
+            try:
+                cursor = raw.cursor()
+                cursor.execute(compiled.sql, compiled.bound(params))
+                row = cursor.fetchone()
+            finally:
+                dialect.reset_isolation_level(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, cursor):
+                raw.invalidate(error)  # not handed out again, as SQLAlchemy's execution does
+            raise
+        finally:
+            if cursor is not None:
+                cursor.close()
+            raw.close()
+        if row is None:
+            return None
+        return tuple(
+            convert(value) if convert else value
+            for convert, value in zip(compiled.results, row, strict=True)
+        )
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled = self.statement.compile(dialect=dialect)
+        binds = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            for name, bind in compiled.binds.items()
+        }
+        results = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in self.statement.selected_columns
+        ]
+        made = _Compiled(compiled.string, compiled.params, compiled.positiontup, binds, results)
+        self._compiled[dialect] = made
+        return made

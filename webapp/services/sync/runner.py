@@ -34,7 +34,7 @@ from webapp.models import (
     User,
     UserSession,
 )
-from webapp.models.base import table_of, utcnow
+from webapp.models.base import QuickSelect, table_of, utcnow
 from webapp.models.sync import ACTIVE_STATUSES
 from webapp.queue import get_queue, redis_connection
 from webapp.recipients import kind_of
@@ -494,10 +494,11 @@ def _polled_statement() -> Select:
 
 
 # A progress poll's session (its user and organization with it), the recipient of the user's
-# organization and its run: one Core statement, built once (as `sessions.OF_COOKIE` says why),
-# on primary keys and the session token's unique index, of plain columns (every open tab asks
-# it once a second; loading five ORM objects took most of such a request).
-_POLLED = _polled_statement()
+# organization and its run: one statement, compiled once (as `sessions.OF_COOKIE` says why),
+# on primary keys and the session token's unique index, of plain columns, run at driver level
+# (every open tab asks it once a second; loading five ORM objects took most of such a request,
+# and SQLAlchemy's execution of the Core statement more than its round trip).
+_POLLED = QuickSelect(_polled_statement())
 _SPLIT = len(PollSession._fields)
 
 
@@ -513,9 +514,7 @@ def polled(
         "recipient_id": recipient_id,
         "run_id": run_id,
     }
-    with db.engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT")  # no BEGIN and ROLLBACK around it
-        row = conn.execute(_POLLED, params).first()
+    row = _POLLED.first(db.engine, params)
     if row is None:
         return None
     return PollSession(*row[:_SPLIT]), PollRun(*row[_SPLIT:])
