@@ -131,6 +131,25 @@ def test_batch_insert_stores_every_line(nmbrs, demo, sandbox):
     assert sandbox.state.components(second.id)[0]["comment"] == "Parkering"
 
 
+def test_a_prepared_batch_reaches_nmbrs_only_when_it_is_sent(nmbrs, demo, sandbox):
+    """A transfer builds its next batch while the one before is on the wire: built, nothing has
+    reached Nmbrs (a float amount is refused right there); sent, it is stored as the plain
+    batch call stores it."""
+    employee = demo["employee"]
+    with pytest.raises(TypeError):
+        nmbrs.prepared_insert([NewWageComponent(employee.id, 5200, 2.5)], year=2026, period=11)
+    send = nmbrs.prepared_insert(
+        [NewWageComponent(employee.id, 5200, Decimal("290"), comment="Resa")],
+        year=2026,
+        period=11,
+    )
+    assert sandbox.state.components() == []
+    assert send() is None  # SOAP's batch call returns no ids
+    (stored,) = nmbrs.wage_components(employee.id, year=2026, period=11)
+    assert (stored.code, stored.value) == (5200, Decimal("290"))
+    assert sandbox.state.components(employee.id)[0]["comment"] == "Resa"
+
+
 def test_batch_with_one_bad_line_stores_nothing(nmbrs, demo, sandbox):
     employee = demo["employee"]
     with pytest.raises(NmbrsValidationError) as caught:

@@ -153,6 +153,22 @@ def test_many_amounts_are_one_post_each_with_ids_recorded_as_they_go(nmbrs, demo
     assert len(posts) == 3
 
 
+def test_a_prepared_set_of_amounts_is_checked_at_once_and_posted_when_sent(nmbrs, demo, sandbox):
+    """REST has no batch body to build ahead: the amounts are checked when the call is built
+    (a float is refused before anything is posted), and posted one by one when it is sent."""
+    people = nmbrs.employees(demo["company"].id)[:2]
+    with pytest.raises(TypeError):
+        nmbrs.prepared_insert([NewWageComponent(people[0].id, 5500, 1.5)], year=2026, period=11)
+    send = nmbrs.prepared_insert(
+        [NewWageComponent(p.id, 5500, Decimal("10.50")) for p in people], year=2026, period=11
+    )
+    posts = [c for c in sandbox.state.rest.calls() if c["endpoint"] == "insert_component"]
+    assert posts == []
+    ids = send()
+    assert len(ids) == 2
+    assert [c.id for c in nmbrs.wage_components(people[1].id, year=2026, period=11)] == [ids[1]]
+
+
 def test_a_failing_line_reports_what_was_already_sent(nmbrs, demo):
     people = nmbrs.employees(demo["company"].id)[:3]
     lines = [

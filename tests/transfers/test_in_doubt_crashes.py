@@ -335,21 +335,28 @@ def batch_two_waits_behind_batch_one(monkeypatch, stop: BaseException) -> None:
     monkeypatch.setattr(delivery, "BATCH_LINES", 2)
     stopped = threading.Event()
     wire: list = []  # the batches' futures, in the order they were handed over
-    insert = delivery._insert
+    prepare = delivery._prepared
+    held_calls: list = []  # the batches' built calls, each held on the wire thread
 
-    def held(run, components):
-        if len(wire) < 2 or wire[0].running():
-            assert stopped.wait(30)
-            for _ in range(500):
-                if wire[1].cancelled():
-                    break
-                time.sleep(0.01)
-        return insert(run, components)
+    def prepared(run, components):
+        send = prepare(run, components)
+
+        def held():
+            if len(wire) < 2 or wire[0].running():
+                assert stopped.wait(30)
+                for _ in range(500):
+                    if wire[1].cancelled():
+                        break
+                    time.sleep(0.01)
+            return send()
+
+        held_calls.append(held)
+        return held
 
     class Wire(ThreadPoolExecutor):
         def submit(self, fn, /, *args, **kwargs):
             future = super().submit(fn, *args, **kwargs)
-            if fn is held:
+            if fn in held_calls:
                 wire.append(future)
             return future
 
@@ -359,7 +366,7 @@ def batch_two_waits_behind_batch_one(monkeypatch, stop: BaseException) -> None:
             raise stop
 
     monkeypatch.setattr(delivery, "ThreadPoolExecutor", Wire)
-    monkeypatch.setattr(delivery, "_insert", held)
+    monkeypatch.setattr(delivery, "_prepared", prepared)
     monkeypatch.setattr(delivery, "crash_hook", hook)
 
 

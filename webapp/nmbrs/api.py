@@ -6,14 +6,15 @@ recipient can move from SOAP to REST without the sync or the transfer noticing.
 
 Two differences stay visible on purpose, because the caller has to act on them:
 - ``insert_wage_components`` returns ``None`` over SOAP (the batch call gives no ids: read
-  back) and the new ids over REST (one POST each, not all-or-nothing).
+  back) and the new ids over REST (one POST each, not all-or-nothing). ``prepared_insert``
+  is the same call with its request built ahead, sent when the returned function is called.
 - ``employee_types()`` is empty over REST; ``employees(company_id)`` with no type returns
   everyone on both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
@@ -80,6 +81,15 @@ class PayrollApi(Protocol):
         period: int,
         unprotected: bool = False,
     ) -> Sequence[Id] | None: ...
+
+    def prepared_insert(
+        self,
+        components: Sequence[NewWageComponent],
+        *,
+        year: int,
+        period: int,
+        unprotected: bool = False,
+    ) -> Callable[[], Sequence[Id] | None]: ...
 
     def wage_components(
         self, employee_id: Id, *, year: int, period: int, company_id: Id | None = None

@@ -380,6 +380,27 @@ class NmbrsRestClient:
                 on_sent(index, c, new_id)
         return ids
 
+    def prepared_insert(
+        self,
+        components: Sequence[NewWageComponent],
+        *,
+        year: int,
+        period: int,
+        unprotected: bool = False,
+    ) -> Callable[[], list[str]]:
+        """``insert_wage_components``, checked now and sent when the returned function is
+        called (REST has no batch body to build ahead: one POST per component)."""
+        for c in components:
+            _component_body(c, year=year, period=period, unprotected=unprotected)
+        components = list(components)
+
+        def insert() -> list[str]:
+            return self.insert_wage_components(
+                components, year=year, period=period, unprotected=unprotected
+            )
+
+        return insert
+
     def wage_components(
         self, employee_id: Id, *, year: int, period: int, company_id: Id | None = None
     ) -> list[WageComponent]:

@@ -5,7 +5,7 @@ Nmbrs retires SOAP on 1 March 2027; this folder (``soap/``) goes with it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -211,6 +211,18 @@ class NmbrsClient:
 
         Nmbrs returns no Ids here; read them back with ``wage_components``.
         """
+        self.prepared_insert(components, year=year, period=period, unprotected=unprotected)()
+
+    def prepared_insert(
+        self,
+        components: Sequence[NewWageComponent],
+        *,
+        year: int,
+        period: int,
+        unprotected: bool = False,
+    ) -> Callable[[], None]:
+        """``insert_wage_components`` with its envelope built now, sent when the returned
+        function is called: a transfer builds its next batch while one is on the wire."""
         items = [
             (
                 "EmployeeWageComponent",
@@ -224,7 +236,18 @@ class NmbrsClient:
             ("Year", int(year)),
             ("UnprotectedMode", bool(unprotected)),
         ]
-        self._call(EMPLOYEE, "WageComponentVar_Insert_Batch", params, write=True)
+        send = self.transport.prepare(
+            EMPLOYEE,
+            "WageComponentVar_Insert_Batch",
+            params,
+            credentials=self.credentials,
+            write=True,
+        )
+
+        def insert() -> None:
+            send()
+
+        return insert
 
     def wage_components(
         self, employee_id: int, *, year: int, period: int, company_id: object = None

@@ -30,7 +30,6 @@ from .parsing import read_result
 class Transport(ABC):
     """One Nmbrs operation call in, its result element out; typed ``NmbrsError`` on failure."""
 
-    @abstractmethod
     def call(
         self,
         service: str,
@@ -43,6 +42,24 @@ class Transport(ABC):
     ) -> etree._Element | None:
         """Run one operation. ``write=True`` marks calls that change data in Nmbrs, which must
         not be repeated when it is unknown whether the first attempt arrived."""
+        return self.prepare(
+            service, operation, params, credentials=credentials, header=header, write=write
+        )()
+
+    @abstractmethod
+    def prepare(
+        self,
+        service: str,
+        operation: str,
+        params: Params,
+        *,
+        credentials: Credentials,
+        header: str = AUTH_HEADER_WITH_DOMAIN,
+        write: bool = False,
+    ) -> Callable[[], etree._Element | None]:
+        """One operation with its request built now, run when the returned function is called
+        (as ``call`` runs it): a caller that sends one call after another builds the next
+        while the one before is on the wire."""
 
     def close(self) -> None:  # noqa: B027 - optional hook; not every transport holds resources
         """Release pooled connections."""
@@ -89,7 +106,7 @@ class SoapTransport(Transport):
     def retry(self) -> RetryPolicy:
         return self.http.retry
 
-    def call(
+    def prepare(
         self,
         service: str,
         operation: str,
@@ -98,8 +115,9 @@ class SoapTransport(Transport):
         credentials: Credentials,
         header: str = AUTH_HEADER_WITH_DOMAIN,
         write: bool = False,
-    ) -> etree._Element | None:
-        """Post one envelope; reads are retried on ``NmbrsUnavailable`` with backoff."""
+    ) -> Callable[[], etree._Element | None]:
+        """The envelope, built now; posted when called (reads retried on ``NmbrsUnavailable``
+        with backoff)."""
         body = build_envelope(service, operation, credentials, params, header=header)
         url = service_url(self.base_url, service)
         headers = {"Content-Type": CONTENT_TYPE, "SOAPAction": soap_action(service, operation)}
@@ -108,12 +126,15 @@ class SoapTransport(Transport):
             status, content_type, content = self._post(url, body, headers)
             return read_result(content, status, content_type, service, operation)
 
-        return self.http.call(
-            attempt,
-            write=write,
-            label=f"{service}.{operation}",
-            secrets=lambda: (credentials.token,),
-        )
+        def run() -> etree._Element | None:
+            return self.http.call(
+                attempt,
+                write=write,
+                label=f"{service}.{operation}",
+                secrets=lambda: (credentials.token,),
+            )
+
+        return run
 
     def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
         # One HTTP request (an override point: the app's rate-limited transport wraps it).

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -167,9 +167,9 @@ def _send_all(run: _Run) -> None:
                 marked = _mark_sending(run, batch)
                 answered = []
                 crash_hook("marked", transfer_id)  # recorded as going out, not yet sent
-                # Built here, not on the wire thread: while the batch before is on the wire.
-                components = _components(marked)
-                handed.append((marked, wire.submit(_insert, run, components)))
+                # Built here, request body and all, not on the wire thread: while the batch
+                # before is on the wire.
+                handed.append((marked, wire.submit(_prepared(run, _components(marked)))))
                 marked = []
                 crash_hook("handed", transfer_id)  # on the wire, or waiting for the one before
                 # Asked for before waiting: reading the rest of the lines, if it comes to that,
@@ -228,9 +228,10 @@ def employee_batches(pending: list[Line]) -> list[list[Line]]:
     return batches
 
 
-def _insert(run: _Run, components: list[NewWageComponent]):
-    """The batch's one call (on the wire thread): ids over REST, None over SOAP."""
-    return run.client.insert_wage_components(
+def _prepared(run: _Run, components: list[NewWageComponent]) -> Callable[[], Any]:
+    """The batch's one call, built: calling it sends the batch (on the wire thread) and
+    returns the ids over REST, None over SOAP."""
+    return run.client.prepared_insert(
         components,
         year=run.year,
         period=run.period,
@@ -276,7 +277,7 @@ def _settle_batch(
         again = _mark_sending(run, missing)
         future: Future = Future()
         try:
-            future.set_result(_insert(run, _components(again)))
+            future.set_result(_prepared(run, _components(again))())
         except NmbrsError as exc:
             future.set_exception(exc)
         return _settle_batch(run, again, future, resent=True)
