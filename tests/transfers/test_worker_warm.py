@@ -33,8 +33,8 @@ def pooled(app) -> tuple[int, int]:
 
 def test_warming_compiles_the_transfer_sql_and_leaves_no_connection_open(app):
     with app.app_context():
-        cache = db.engine._compiled_cache
-        cache.clear()
+        db.engine._compiled_cache.clear()
+        Transfer.__mapper__._compiled_cache.clear()
         db.session.scalar(db.select(db.func.count(Transfer.id)))  # a connection in the pool
         db.session.remove()
     assert pooled(app)[0] >= 1
@@ -48,6 +48,12 @@ def test_warming_compiles_the_transfer_sql_and_leaves_no_connection_open(app):
         db.session.remove()
     assert any("GROUP BY transfer_line.status" in sql for sql in compiled)
     assert any(sql.startswith("UPDATE expense_report") for sql in compiled)
+    # The job's start: the transfer taken up (running, one attempt more).
+    # The job's start (running, one attempt more), flushed by the ORM: in the mapper's cache.
+    flushed = [str(c) for c in Transfer.__mapper__._compiled_cache.values()]
+    assert any(
+        sql.startswith("UPDATE transfer SET status=") and "attempts=" in sql for sql in flushed
+    )
     # The parent closed what it opened: a forked child can share no socket with it.
     jobs.context.warm(app)
     assert pooled(app) == (0, 0)

@@ -61,6 +61,17 @@ def recent(organization_id: int, limit: int = 10) -> list[Transfer]:
     return runs.newest(Transfer, Transfer.organization_id == organization_id, limit=limit)
 
 
+def begin(transfer: Transfer) -> None:
+    """A worker takes the transfer up: running, one attempt more (the caller commits)."""
+    now = utcnow()
+    transfer.status = TransferStatus.RUNNING
+    transfer.started_at = transfer.started_at or now
+    transfer.heartbeat_at = now
+    transfer.attempts = (transfer.attempts or 0) + 1
+    transfer.step = "reconciling"
+    transfer.error_code = transfer.error_message = None
+
+
 def close_recording(transfer_id: int) -> bool:
     """End the recording of a transfer that ends before its request recorded every part (the
     worker stopped, the reaper buried it, the request went silent): a part not in yet is not

@@ -180,13 +180,7 @@ def execute(transfer_id: int) -> Transfer | None:
     if transfer is None or transfer.status not in (TransferStatus.QUEUED, TransferStatus.RUNNING):
         log.info("transfer %s is not waiting to run; nothing to do", transfer_id)
         return None
-    now = utcnow()
-    transfer.status = TransferStatus.RUNNING
-    transfer.started_at = transfer.started_at or now
-    transfer.heartbeat_at = now
-    transfer.attempts = (transfer.attempts or 0) + 1
-    transfer.step = "reconciling"
-    transfer.error_code = transfer.error_message = None
+    ledger.begin(transfer)
     db.session.commit()
     log.info("transfer %s started (attempt %s)", transfer.id, transfer.attempts)
     with runs.heartbeat(Transfer, transfer.id, RUNNING_STATUSES):

@@ -8,13 +8,15 @@ runs are compiled (and the tenant guard has seen their shapes) for every child a
 
 from __future__ import annotations
 
+import contextlib
 from typing import TypeVar
 
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
 from webapp.crypto import keyring
 from webapp.extensions import db
-from webapp.models import Transfer
+from webapp.models import LineStatus, Transfer, TransferStatus
 from webapp.recipients import all_kinds
 from webapp.services.transfer import ledger
 from webapp.tenancy import all_organizations, tenant
@@ -44,6 +46,7 @@ def warm_up() -> None:
         # Any organization: the guard's criteria take its id as a bound value, and compiled
         # SQL is shared by every organization.
         with tenant(NOBODY):
+            _started()
             transfer = _detached(Transfer(id=NOBODY, recipient_id=NOBODY))
             try:
                 transfer.recipient  # noqa: B018 - the lazy load, as `execute` does
@@ -52,6 +55,8 @@ def warm_up() -> None:
             ledger.left_over(NOBODY)
             for kind in all_kinds():
                 kind.warm_up(NOBODY)
+            # The lines recorded after those read first, as the send reads them next.
+            ledger.lines_with(NOBODY, LineStatus.PENDING, after=NOBODY)
             ledger.close_recording(NOBODY)
             ledger.tally(NOBODY)
             ledger.held_reports(NOBODY)
@@ -59,3 +64,35 @@ def warm_up() -> None:
             ledger.mark_transferred([])
     finally:
         db.session.rollback()
+
+
+def _started() -> None:
+    """`execute`'s start on a queued transfer that does not exist: its UPDATE (which matches
+    nothing, so the flush fails) and the reload of the transfer after the commit (which finds
+    nothing). Rolls back."""
+    transfer = _detached(
+        Transfer(
+            id=NOBODY,
+            organization_id=NOBODY,
+            recipient_id=NOBODY,
+            status=TransferStatus.QUEUED,
+            step="waiting",
+            attempts=0,
+            started_at=None,
+            heartbeat_at=None,
+            error_code=None,
+            error_message=None,
+        )
+    )
+    try:
+        ledger.begin(transfer)
+        with contextlib.suppress(StaleDataError):
+            db.session.flush()
+        db.session.rollback()
+        db.session.expire(transfer)
+        with contextlib.suppress(ObjectDeletedError):
+            transfer.attempts  # noqa: B018
+    finally:
+        db.session.rollback()
+        if transfer in db.session:
+            db.session.expunge(transfer)
