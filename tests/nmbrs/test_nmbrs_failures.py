@@ -156,6 +156,22 @@ def test_connection_refused_is_unavailable(make_client):
         client.verify()
 
 
+def test_a_proxy_named_in_the_environment_carries_the_calls(make_client, sandbox, monkeypatch):
+    # An operator's HTTP_PROXY must still be obeyed: here it points nowhere, so calls fail.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{port}")
+    with pytest.raises(NmbrsUnavailable):
+        make_client(retry=ONCE).verify()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    assert make_client(retry=ONCE).verify().domain
+
+
 def _employee_list_envelope(count: int) -> bytes:
     ns = "https://api.nmbrs.nl/soap/v3/EmployeeService"
     items = "".join(

@@ -134,6 +134,39 @@ def test_an_employee_list_with_an_unexpected_field_still_parses():
     assert parsing.employees(result) == [Employee(1, 7, "Åsa Ek"), Employee(2, 8, None)]
 
 
+def _result(service: str, op: str, inner: str):
+    return parsing.read_result(_reply(service, op, inner), 200, "text/xml", service, op)
+
+
+def test_list_fields_are_read_by_name_whatever_their_order():
+    result = _result(
+        "CompanyService",
+        "CostCenter_GetList",
+        "<CostCenter><Id>5</Id><Description>Ledning</Description><Code>100</Code></CostCenter>"
+        "<CostCenter><Code>200</Code><Id>6</Id><Description>Lager</Description></CostCenter>",
+    )
+    assert parsing.cost_centers(result) == [
+        CostCenter(5, "100", "Ledning"),
+        CostCenter(6, "200", "Lager"),
+    ]
+
+
+def test_an_item_with_an_empty_field_keeps_the_others_in_place():
+    result = _result(
+        "EmployeeService",
+        "List_GetByCompany",
+        "<Employee><Id>1</Id><Number></Number><DisplayName>Åsa Ek</DisplayName></Employee>"
+        "<Employee><Id>2</Id><Number>8</Number><DisplayName>Bo Ek</DisplayName></Employee>"
+        "<Employee><Id>3</Id><Number>9</Number><DisplayName>Cia Ek</DisplayName>"
+        "<DisplayName>Extra</DisplayName></Employee>",
+    )
+    assert parsing.employees(result) == [
+        Employee(1, None, "Åsa Ek"),
+        Employee(2, 8, "Bo Ek"),
+        Employee(3, 9, "Extra"),
+    ]
+
+
 def test_a_garbled_item_is_a_protocol_error():
     content = _reply(
         "EmployeeService",

@@ -20,10 +20,13 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_netrc_auth
 
 from .errors import NmbrsError, NmbrsProtocolError, NmbrsRateLimited, NmbrsUnavailable
 
@@ -102,6 +105,12 @@ class HttpChannel:
 
     ``throttle`` is called before every HTTP request, retries included (a shared rate limit).
     ``sleep`` is injectable for tests.
+
+    A request goes straight to the session's connection adapter (its pool, TLS settings and
+    proxies), not through ``Session.request``: that would scan the environment for proxies and
+    a CA bundle, look for a netrc and run the cookie jar and the redirect machinery on every
+    call, about a quarter of the client's HTTP time. What the environment says is read
+    once per host instead; Nmbrs' APIs neither redirect nor need cookies.
     """
 
     def __init__(
@@ -121,6 +130,7 @@ class HttpChannel:
         self.max_reply_bytes = max_reply_bytes
         self.sleep = sleep
         self.throttle = throttle
+        self._settings: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {}
 
     def close(self) -> None:
         """Close the session's pooled connections."""
@@ -145,13 +155,9 @@ class HttpChannel:
         started = time.monotonic()
         deadline = started + t.total
         try:
-            response = self.session.request(
-                method,
-                url,
-                data=data,
-                headers=dict(headers or {}),
-                timeout=(t.connect, t.read),
-                stream=True,
+            request, settings = self._prepare(method, url, data, headers)
+            response = self.session.get_adapter(url).send(
+                request, stream=True, timeout=(t.connect, t.read), **settings
             )
             try:
                 chunks: list[bytes] = []
@@ -186,6 +192,33 @@ class HttpChannel:
             (time.monotonic() - started) * 1000,
         )
         return reply
+
+    def _prepare(
+        self, method: str, url: str, data: bytes | None, headers: Mapping[str, str] | None
+    ) -> tuple[requests.PreparedRequest, dict[str, Any]]:
+        """The request as ``Session.request`` would send it (the session's headers under the
+        call's), and the proxies, CA bundle and client certificate for its host."""
+        split = urlsplit(url)
+        key = (split.scheme, split.netloc)
+        cached = self._settings.get(key)
+        if cached is None:
+            session = self.session
+            env = session.merge_environment_settings(url, {}, None, None, None)
+            auth: Any = session.auth or (get_netrc_auth(url) if session.trust_env else None)
+            cached = self._settings[key] = (
+                {"proxies": env["proxies"], "verify": env["verify"], "cert": env["cert"]},
+                auth,
+            )
+        settings, auth = cached
+        merged = CaseInsensitiveDict(self.session.headers)
+        merged.update(headers or {})
+        request = requests.PreparedRequest()
+        request.prepare_method(method)
+        request.prepare_url(url, None)
+        request.prepare_headers({k: v for k, v in merged.items() if v is not None})
+        request.prepare_body(data, None)
+        request.prepare_auth(auth, url)
+        return request, settings
 
     def call(
         self,

@@ -129,11 +129,14 @@ def read_result(
 
 # --- results → dataclasses -------------------------------------------------------------------
 #
-# A list result is read one of two ways. The fast way asks libxml2 (in C) for all texts at
-# once and slices them into rows; it is taken only when every item has exactly the expected
-# children, each with text, so positions are certain. .NET serialises xs:sequence in WSDL order,
-# so that is the normal case. Anything else (an omitted optional, an empty or nil element, an
-# extra field) takes the careful way: a dict of each item's children. Both are linear.
+# A list result is read one of two ways. The fast way asks libxml2 (in C) for each field's texts
+# as one column, by the field's name, so the order .NET writes the children in does not matter;
+# it is taken only when no item has more children than there are fields and every column has
+# one text per item. Then every child is one of the fields with its text, and the k-th text of
+# a column is the k-th item's. (Not caught, as before: an item repeating a field that another
+# item lacks; .NET writes each element of an xs:sequence once.) Anything else (an omitted
+# optional, an empty or nil element, an extra field) takes the careful way: a dict of each
+# item's children. Both are linear.
 
 
 @dataclass(frozen=True)
@@ -153,19 +156,22 @@ class _Spec:
         return self.make(*(values[i] for i in self.order))
 
 
-_TEXTS = etree.XPath("*/*/text()", smart_strings=False)
-_SHAPE_CACHE: dict[tuple[str, _Spec], etree.XPath] = {}
+_Reader = tuple[etree.XPath, tuple[etree.XPath, ...]]  # (too many children?, the columns)
+_READERS: dict[tuple[str, _Spec], _Reader] = {}
 
 
-def _shape_check(ns: str, spec: _Spec) -> etree.XPath:
-    check = _SHAPE_CACHE.get((ns, spec))
-    if check is None:
-        # Name tests rather than positional predicates: the latter cost several times more.
-        parts = [f"count(p:{spec.item}) = $n", "count(*/*) = $m"]
-        parts += [f"count(*/p:{name}) = $n" for name in spec.fields]
-        check = etree.XPath(" and ".join(parts), namespaces={"p": ns})
-        _SHAPE_CACHE[(ns, spec)] = check
-    return check
+def _reader(ns: str, spec: _Spec) -> _Reader:
+    reader = _READERS.get((ns, spec))
+    if reader is None:
+        # "*[k]" takes libxml2's first-match path: one cheap step, where counting each field's
+        # elements would be another walk over every child.
+        crowded = etree.XPath(f"boolean(*/*[{len(spec.fields) + 1}])")
+        columns = tuple(
+            etree.XPath(f"*/p:{name}/text()", namespaces={"p": ns}, smart_strings=False)
+            for name in spec.fields
+        )
+        reader = _READERS[(ns, spec)] = (crowded, columns)
+    return reader
 
 
 def _convert(operation: str, result: etree._Element | None, spec: _Spec) -> list[Any]:
@@ -174,19 +180,18 @@ def _convert(operation: str, result: etree._Element | None, spec: _Spec) -> list
     count = len(result)
     if count == 0:
         return []
-    width = len(spec.fields)
-    ns = etree.QName(result).namespace or ""
-    if _shape_check(ns, spec)(result, n=count, m=count * width):
-        texts = _TEXTS(result)
-        if len(texts) == count * width:
-            # Column slices and map() keep the per-item work in C but for the constructor.
-            columns = [
-                texts[k::width] if conv is None else map(conv, texts[k::width])
-                for k, conv in enumerate(spec.convert)
+    crowded, columns = _reader(etree.QName(result).namespace or "", spec)
+    if not crowded(result):
+        texts = [column(result) for column in columns]
+        if all(len(column) == count for column in texts):
+            # map() keeps the per-item work in C but for the constructor.
+            values = [
+                column if conv is None else map(conv, column)
+                for column, conv in zip(texts, spec.convert, strict=True)
             ]
             try:
                 return _without_collector(
-                    lambda: list(map(spec.make, *(columns[i] for i in spec.order)))
+                    lambda: list(map(spec.make, *(values[i] for i in spec.order)))
                 )
             except (ValueError, TypeError, InvalidOperation):
                 pass  # let the careful way below report the bad item
