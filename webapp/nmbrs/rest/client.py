@@ -355,30 +355,9 @@ class NmbrsRestClient:
         raised error carries ``sent_ids`` (ids of the components before it) and
         ``failed_index``.
         """
-        for c in components:  # check everything locally before anything reaches Nmbrs
-            _component_body(c, year=year, period=period, unprotected=unprotected)
-        ids: list[str] = []
-        for index, c in enumerate(components):
-            try:
-                new_id = self.insert_wage_component(
-                    c.employee_id,
-                    c.code,
-                    c.value,
-                    year=year,
-                    period=period,
-                    cost_center_id=c.cost_center_id,
-                    cost_unit_id=c.cost_unit_id,
-                    comment=c.comment,
-                    unprotected=unprotected,
-                )
-            except NmbrsError as exc:
-                exc.sent_ids = list(ids)  # type: ignore[attr-defined]
-                exc.failed_index = index  # type: ignore[attr-defined]
-                raise
-            ids.append(new_id)
-            if on_sent is not None:
-                on_sent(index, c, new_id)
-        return ids
+        return self.prepared_insert(
+            components, year=year, period=period, unprotected=unprotected, on_sent=on_sent
+        )()
 
     def prepared_insert(
         self,
@@ -387,17 +366,37 @@ class NmbrsRestClient:
         year: int,
         period: int,
         unprotected: bool = False,
+        on_sent: Callable[[int, NewWageComponent, str], None] | None = None,
     ) -> Callable[[], list[str]]:
         """``insert_wage_components``, checked now and sent when the returned function is
         called (REST has no batch body to build ahead: one POST per component)."""
-        for c in components:
-            _component_body(c, year=year, period=period, unprotected=unprotected)
         components = list(components)
+        for c in components:  # everything checked locally before anything reaches Nmbrs
+            _component_body(c, year=year, period=period, unprotected=unprotected)
 
         def insert() -> list[str]:
-            return self.insert_wage_components(
-                components, year=year, period=period, unprotected=unprotected
-            )
+            ids: list[str] = []
+            for index, c in enumerate(components):
+                try:
+                    new_id = self.insert_wage_component(
+                        c.employee_id,
+                        c.code,
+                        c.value,
+                        year=year,
+                        period=period,
+                        cost_center_id=c.cost_center_id,
+                        cost_unit_id=c.cost_unit_id,
+                        comment=c.comment,
+                        unprotected=unprotected,
+                    )
+                except NmbrsError as exc:
+                    exc.sent_ids = list(ids)  # type: ignore[attr-defined]
+                    exc.failed_index = index  # type: ignore[attr-defined]
+                    raise
+                ids.append(new_id)
+                if on_sent is not None:
+                    on_sent(index, c, new_id)
+            return ids
 
         return insert
 
