@@ -48,6 +48,11 @@ def test_warming_compiles_the_transfer_sql_and_leaves_no_connection_open(app):
         db.session.remove()
     assert any("GROUP BY transfer_line.status" in sql for sql in compiled)
     assert any(sql.startswith("UPDATE expense_report") for sql in compiled)
+    # The job's end: the transfer's outcome, one UPDATE of the same columns whatever changed.
+    assert any(
+        sql.startswith("UPDATE transfer SET") and "finished_at=" in sql and "lines_sent=" in sql
+        for sql in compiled
+    )
     # The job's start: the transfer taken up (running, one attempt more).
     # The job's start (running, one attempt more), flushed by the ORM: in the mapper's cache.
     flushed = [str(c) for c in Transfer.__mapper__._compiled_cache.values()]

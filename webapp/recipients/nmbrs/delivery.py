@@ -47,6 +47,7 @@ from webapp.recipients.nmbrs import in_doubt
 from webapp.recipients.nmbrs.access import client_for, remote_company_id
 from webapp.recipients.nmbrs.move import carry_over_lines
 from webapp.recipients.nmbrs.pending import Pending
+from webapp.services.transfer import ledger
 from webapp.services.transfer.ledger import (
     LINE,
     Line,
@@ -183,6 +184,13 @@ def _send_all(run: _Run) -> None:
                 # No mark left to carry it: committed now, not after waiting for the last answer.
                 _progress(run, "sending")
                 answered = []
+            # The recording has ended and every line is in a batch: while the last one is on
+            # the wire, the transfer's finish reads what it needs of the lines and reports.
+            ahead = ledger.read_ahead(transfer_id, len(handed[0][0])) if len(handed) == 1 else None
+            if ahead is not None and _settle_batch(run, *handed.pop(0), defer=True):
+                # Nmbrs said yes to the last batch: recorded, and committed with the transfer's
+                # outcome by its finish (a process dying before leaves the batch in doubt).
+                ledger.answered(ahead, lambda: crash_hook("after_record", transfer_id))
             while handed:
                 _settle_batch(run, *handed.pop(0))
         except BaseException as exc:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, inspect, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.extensions import db
 from webapp.models import (
@@ -222,55 +223,88 @@ def stop(transfer: Transfer, code: str, message: str) -> None:
 
 
 def finish(transfer: Transfer, *, error_code: str | None = None, message: str | None = None):
-    """Count the lines, settle the reports and set the transfer's final status. Commits."""
-    close_recording(transfer.id)  # first: a part recorded after this is refused
-    lines = tally(transfer.id)
+    """Count the lines, settle the reports and set the transfer's final status. Commits.
+
+    A send that ended with its last batch's yes left that answer to this commit, and read the
+    lines and the held reports while the batch was on the wire (`read_ahead`, `answered`):
+    they are taken from there."""
+    # Its key, not `transfer.id`: a transfer the send's last commit expired is not read again.
+    identity = inspect(transfer).identity
+    transfer_id: int = identity[0] if identity else transfer.id
+    ahead = _taken_ahead(transfer_id, usable=error_code is None and message is None)
+    if ahead is None:
+        close_recording(transfer_id)  # first: a part recorded after this is refused
+        lines = tally(transfer_id)
+        organization_id = transfer.organization_id
+        reports = decide_reports(held_reports(transfer_id), lines.by_report)
+    else:
+        # The recording had ended before the last lines were read (`Pending`): nothing to close.
+        lines, reports, organization_id = ahead.lines, ahead.reports, ahead.organization_id
     counts = lines.counts
     sent = counts.get(LineStatus.SENT, 0)
     failed = counts.get(LineStatus.FAILED, 0)
     open_lines = counts.get(LineStatus.PENDING, 0) + counts.get(LineStatus.SENDING, 0)
     uncertain = counts.get(LineStatus.UNCERTAIN, 0)
-    transfer.lines_sent = sent
-    transfer.lines_failed = failed
-    transfer.amount_sent_ore = lines.sent_ore
     if open_lines:
-        transfer.status = TransferStatus.FAILED
+        status = TransferStatus.FAILED
     elif uncertain:
         # A person must look in Nmbrs first: never "succeeded", never sent again by itself.
-        transfer.status = TransferStatus.PARTLY_FAILED if sent else TransferStatus.FAILED
+        status = TransferStatus.PARTLY_FAILED if sent else TransferStatus.FAILED
         error_code = error_code or "uncertain"
         message = message or str(ERROR_TEXTS["uncertain"])
     elif failed and sent:
-        transfer.status = TransferStatus.PARTLY_FAILED
+        status = TransferStatus.PARTLY_FAILED
     elif failed and not sent:
-        transfer.status = TransferStatus.FAILED
+        status = TransferStatus.FAILED
     else:
-        transfer.status = TransferStatus.SUCCEEDED
-    transfer.step = None
-    transfer.error_code = error_code
-    transfer.error_message = message
-    transfer.finished_at = utcnow()
-    settle_reports(transfer, lines.by_report)
-    audit.record(
+        status = TransferStatus.SUCCEEDED
+    write_reports(transfer_id, organization_id, reports)
+    set_final(
+        transfer,
+        transfer_id,
+        lines_sent=sent,
+        lines_failed=failed,
+        amount_sent_ore=lines.sent_ore,
+        status=status,
+        error_code=error_code,
+        error_message=message,
+    )
+    audit.record_many(
         "transfer.finished",
         actor=None,
-        organization_id=transfer.organization_id,
-        obj=transfer,
-        status=transfer.status.value,
+        organization_id=organization_id,
+        object_type=Transfer.__name__,
+        object_ids=[transfer_id],
+        status=status.value,
         sent=sent,
         failed=failed,
         uncertain=uncertain,
-        amount=str(transfer.amount_sent),
+        amount=str(Decimal(lines.sent_ore) / 100),  # as `Transfer.amount_sent`
     )
     db.session.commit()
+    if ahead is not None and ahead.committed is not None:
+        ahead.committed()
     log.info(
         "transfer %s %s: %d sent, %d failed, %d uncertain",
-        transfer.id,
-        transfer.status,
+        transfer_id,
+        status,
         sent,
         failed,
         uncertain,
     )
+
+
+def set_final(transfer: Transfer, transfer_id: int, **values) -> None:
+    """The transfer's outcome (`values`: the final counts, status and error), finished now, in
+    one UPDATE of the same columns whatever changed (an ORM flush would write only what changed:
+    a statement of another shape, compiled anew); the transfer shows them without a reload.
+    In the caller's transaction."""
+    values = {**values, "step": None, "finished_at": utcnow()}
+    db.session.execute(
+        update(table_of(Transfer)).where(table_of(Transfer).c.id == transfer_id).values(values)
+    )
+    for key, value in values.items():
+        set_committed_value(transfer, key, value)
 
 
 def status_counts(transfer_id: int) -> dict[LineStatus, int]:
@@ -307,21 +341,35 @@ class Tally:
     )
 
 
+# A transfer's lines per report, status and skip reason: how many, and their amount.
+TallyRow = tuple[int, LineStatus, str | None, int, int | None]
+
+
 def tally(transfer_id: int) -> Tally:
     db.session.flush()  # a plain-table select does not autoflush the caller's changes
+    return _tallied(_tally_rows(transfer_id))
+
+
+def _tally_rows(transfer_id: int) -> list[TallyRow]:
+    return [
+        (report_id, LineStatus(status), reason, count, amount_ore)
+        for report_id, status, reason, count, amount_ore in db.session.execute(
+            select(
+                LINE.c.report_id,
+                LINE.c.status,
+                LINE.c.skip_reason,
+                func.count(LINE.c.id),
+                func.sum(LINE.c.amount_ore),
+            )
+            .where(LINE.c.transfer_id == transfer_id)
+            .group_by(LINE.c.report_id, LINE.c.status, LINE.c.skip_reason)
+        ).all()
+    ]
+
+
+def _tallied(rows: list[TallyRow]) -> Tally:
     found = Tally()
-    for report_id, status, reason, count, amount_ore in db.session.execute(
-        select(
-            LINE.c.report_id,
-            LINE.c.status,
-            LINE.c.skip_reason,
-            func.count(LINE.c.id),
-            func.sum(LINE.c.amount_ore),
-        )
-        .where(LINE.c.transfer_id == transfer_id)
-        .group_by(LINE.c.report_id, LINE.c.status, LINE.c.skip_reason)
-    ).all():
-        status = LineStatus(status)
+    for report_id, status, reason, count, amount_ore in rows:
         found.counts[status] += count
         if status == LineStatus.SENT:
             found.sent_ore += int(amount_ore or 0)
@@ -329,14 +377,100 @@ def tally(transfer_id: int) -> Tally:
     return found
 
 
+# --- the finish read while the last batch is on the wire ---------------------------------------
+
+_AHEAD = "transfer_finish_ahead"  # in the session's info: what `finish` takes
+
+
+@dataclass
+class Ahead:
+    """What `finish` reads of a transfer whose recording has ended, read and decided while its
+    last batch is on the wire (that batch's lines the only ones going out), as they are once
+    Nmbrs says yes to it."""
+
+    transfer_id: int
+    organization_id: int
+    lines: Tally
+    reports: Decided
+    # Once the yes is recorded (`answered`): the transaction it is recorded in, and what the
+    # send does once that is committed.
+    transaction: object = None
+    committed: Callable[[], None] | None = None
+
+
+def read_ahead(transfer_id: int, in_flight: int) -> Ahead | None:
+    """`finish`'s reads and decisions, made while the transfer's last batch of `in_flight`
+    lines is on the wire: as `finish` would make them once that batch is recorded as sent
+    (until then, nothing of the transfer changes but that batch's lines: they go from sending
+    to sent, in the count and in their reports). None when other lines than the batch's are
+    going out, or lines are osäker (a person may decide one meanwhile): `finish` then reads
+    everything itself."""
+    rows = _tally_rows(transfer_id)
+    going = sum(count for _r, status, _s, count, _a in rows if status == LineStatus.SENDING)
+    if going != in_flight or any(status == LineStatus.UNCERTAIN for _r, status, *_ in rows):
+        return None
+    lines = _tallied(
+        [
+            (report_id, LineStatus.SENT if status == LineStatus.SENDING else status, r, n, ore)
+            for report_id, status, r, n, ore in rows
+        ]
+    )
+    transfers = table_of(Transfer)
+    organization_id = db.session.scalar(
+        select(transfers.c.organization_id).where(transfers.c.id == transfer_id)
+    )
+    reports = decide_reports(held_reports(transfer_id), lines.by_report)
+    return Ahead(transfer_id, organization_id or 0, lines, reports)
+
+
+def answered(ahead: Ahead, committed: Callable[[], None]) -> None:
+    """Nmbrs said yes to the last batch, and its lines are recorded as sent in the session's
+    transaction, not committed: the transfer's `finish` commits them with its outcome (one
+    commit), taken from `ahead`, and then calls `committed`. Only in that same transaction:
+    after a commit or a rollback, `finish` reads everything itself (and the batch, if rolled
+    back, is in doubt: read back by the next attempt)."""
+    ahead.transaction = db.session().get_transaction()
+    ahead.committed = committed
+    db.session.info[_AHEAD] = ahead
+
+
+def _taken_ahead(transfer_id: int, *, usable: bool) -> Ahead | None:
+    ahead = db.session.info.pop(_AHEAD, None)
+    if (
+        usable
+        and ahead is not None
+        and ahead.transfer_id == transfer_id
+        and ahead.transaction is not None
+        and ahead.transaction is db.session().get_transaction()
+    ):
+        return ahead
+    return None
+
+
+@dataclass
+class Decided:
+    """What becomes of the reports a transfer holds: per outcome (and whether the transfer
+    still holds it), which; and which are now sent."""
+
+    outcomes: dict[tuple[str, bool | None], list[int]]
+    done: list[int]
+    held: int  # how many the transfer held
+
+
 def settle_reports(
-    transfer: Transfer, kinds: dict[int, set[tuple[LineStatus, str | None]]]
+    transfer_id: int, organization_id: int, kinds: dict[int, set[tuple[LineStatus, str | None]]]
 ) -> None:
-    """Each report of the transfer (`kinds`: its lines' statuses, from `tally`): sent (every
+    """Each report of the transfer (`kinds`: its lines' statuses, from `tally`), decided and
+    written (`decide_reports`, `write_reports`). In the caller's transaction."""
+    write_reports(transfer_id, organization_id, decide_reports(held_reports(transfer_id), kinds))
+
+
+def decide_reports(
+    held: list[int], kinds: dict[int, set[tuple[LineStatus, str | None]]]
+) -> Decided:
+    """Each report the transfer holds (`kinds`: its lines' statuses, from `tally`): sent (every
     part sent or left out on purpose) → TRANSFERRED; lines still open → held; otherwise released
-    back to Redo att skickas (its sent lines stay sent: a new transfer sends only the rest).
-    Plain rows and one UPDATE per outcome, not an object per report and line."""
-    held = held_reports(transfer.id)
+    back to Redo att skickas (its sent lines stay sent: a new transfer sends only the rest)."""
     open_statuses = {LineStatus.PENDING, LineStatus.SENDING, LineStatus.UNCERTAIN}
     outcomes: dict[tuple[str, bool | None], list[int]] = defaultdict(list)
     done: list[int] = []
@@ -357,44 +491,74 @@ def settle_reports(
             # Back in Redo att skickas (active NULL); its sent lines stay sent.
             outcome = "partly_sent" if LineStatus.SENT in statuses else "failed"
             outcomes[(outcome, None)].append(report_id)
-    for (outcome, active), report_ids in outcomes.items():
-        for chunk in chunks(report_ids, 500):
-            set_outcome(transfer.id, chunk, outcome, active)
+    return Decided(outcomes, done, len(held))
+
+
+def write_reports(transfer_id: int, organization_id: int, decided: Decided) -> None:
+    """What `decide_reports` decided: plain rows and one UPDATE per outcome, not an object per
+    report and line. In the caller's transaction."""
+    if len(decided.outcomes) == 1:
+        # Every report held comes out the same (a transfer that went through): one UPDATE of
+        # the held ones, without their ids.
+        [(outcome, active)] = decided.outcomes
+        set_outcome(transfer_id, None, outcome, active)
+    else:
+        for (outcome, active), report_ids in decided.outcomes.items():
+            for chunk in chunks(report_ids, 500):
+                set_outcome(transfer_id, chunk, outcome, active)
     # Link objects the session may hold are stale until the caller's commit expires them.
     # One UPDATE for all the reports that are now sent (only from approved: exactly once).
-    for chunk in chunks(done, 500):
-        transferred = mark_transferred(chunk)
+    if decided.done and len(decided.done) == decided.held:
+        # Every report held is sent: the held ones, without their ids.
+        transferred = [mark_transferred(None, transfer_id)]
+    else:
+        transferred = [mark_transferred(chunk) for chunk in chunks(decided.done, 500)]
+    for report_ids in transferred:
         audit.record_many(
             "report.transferred",
             actor=None,
-            organization_id=transfer.organization_id,
+            organization_id=organization_id,
             object_type="ExpenseReport",
-            object_ids=list(transferred),
-            transfer_id=transfer.id,
+            object_ids=report_ids,
+            transfer_id=transfer_id,
         )
 
 
 def set_outcome(
-    transfer_id: int, report_ids: Sequence[int], outcome: str, active: bool | None
+    transfer_id: int, report_ids: Sequence[int] | None, outcome: str, active: bool | None
 ) -> None:
+    """The outcome of these reports the transfer holds (None: of every one it holds), and
+    whether it still holds them."""
     links = table_of(TransferReport)
+    which = links.c.active.is_(True) if report_ids is None else links.c.report_id.in_(report_ids)
+    # Held already: `active` is written only when it changes.
+    values = {"outcome": outcome} if active else {"outcome": outcome, "active": active}
     db.session.execute(
-        update(links)
-        .where(links.c.transfer_id == transfer_id, links.c.report_id.in_(report_ids))
-        .values(outcome=outcome, active=active),
+        update(links).where(links.c.transfer_id == transfer_id, which).values(values),
         execution_options={"synchronize_session": False},
     )
 
 
-def mark_transferred(report_ids: Sequence[int]) -> list[int]:
-    """The approved ones of these reports are transferred; returns which."""
+def mark_transferred(report_ids: Sequence[int] | None, held_by: int | None = None) -> list[int]:
+    """The approved ones of these reports (None: of those the transfer `held_by` holds) are
+    transferred; returns which. (ExpenseReport objects the session may hold are stale until
+    the caller's commit expires them.)"""
+    reports = table_of(ExpenseReport)
+    if report_ids is None:
+        links = table_of(TransferReport)
+        which = reports.c.id.in_(
+            select(links.c.report_id).where(
+                links.c.transfer_id == held_by, links.c.active.is_(True)
+            )
+        )
+    else:
+        which = reports.c.id.in_(report_ids)
     return list(
         db.session.scalars(
-            update(ExpenseReport)
-            .where(ExpenseReport.id.in_(report_ids), ExpenseReport.status == ReportStatus.APPROVED)
+            update(reports)
+            .where(which, reports.c.status == ReportStatus.APPROVED)
             .values(status=ReportStatus.TRANSFERRED)
-            .returning(ExpenseReport.id)
-            .execution_options(synchronize_session="fetch")
+            .returning(reports.c.id)
         )
     )
 
@@ -422,7 +586,7 @@ def fail(transfer: Transfer, code: str, message: str) -> None:
     transfer.status = TransferStatus.FAILED
     transfer.step = None
     transfer.finished_at = utcnow()
-    settle_reports(transfer, lines.by_report)
+    settle_reports(transfer.id, transfer.organization_id, lines.by_report)
     audit.record(
         "transfer.failed",
         actor=None,

@@ -57,11 +57,24 @@ def warm_up() -> None:
                 kind.warm_up(NOBODY)
             # The lines recorded after those read first, as the send reads them next.
             ledger.lines_with(NOBODY, LineStatus.PENDING, after=NOBODY)
+            ledger.read_ahead(NOBODY, 0)  # while the last batch is on the wire
             ledger.close_recording(NOBODY)
             ledger.tally(NOBODY)
             ledger.held_reports(NOBODY)
             ledger.set_outcome(NOBODY, [], "sent", True)
+            ledger.set_outcome(NOBODY, None, "sent", True)
             ledger.mark_transferred([])
+            ledger.mark_transferred(None, NOBODY)
+            ledger.set_final(
+                Transfer(),
+                NOBODY,
+                lines_sent=0,
+                lines_failed=0,
+                amount_sent_ore=0,
+                status=TransferStatus.SUCCEEDED,
+                error_code=None,
+                error_message=None,
+            )
     finally:
         db.session.rollback()
 
