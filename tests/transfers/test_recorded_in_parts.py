@@ -199,13 +199,13 @@ def sent_lines(app, transfer_id: int) -> int:
             db.session.remove()
 
 
-def test_parts_counted_an_employee_at_a_time_are_still_whole_employees_sent_once(
+def test_parts_read_an_employee_at_a_time_are_still_whole_employees_sent_once(
     app, nmbrs_sandbox, setup, monkeypatch
 ):
-    """The request counts lines a few employees at a time (the first part goes without every
-    report counted): a part still ends only after whole employees, across those counts."""
+    """The request reads lines a few employees at a time (the first part goes without every
+    report read): a part still ends only after whole employees, across those reads."""
     s, rid, reports = setup
-    monkeypatch.setattr(plan, "COUNTED_TOGETHER", 1)
+    monkeypatch.setattr(plan, "READ_FIRST", 1)
     monkeypatch.setattr(recording, "PART_LINES", (3,))  # more than Maria's 2 lines
     with app.app_context(), all_organizations():
         recipient = db.session.get(ReportRecipient, rid)

@@ -17,6 +17,9 @@ from webapp.payitems import INFO, PayItem
 
 ORE = Decimal("0.01")
 
+# Each pay item by its stored value (an enum's own lookup by value is a slower Python call).
+ITEMS = {item.value: item for item in PayItem}
+
 
 def to_money(value: Decimal | int | str) -> Decimal:
     """Round to öre, half up (the way Skatteverket rounds)."""
@@ -59,12 +62,14 @@ class PayPart:
 
     @classmethod
     def from_json(cls, data: dict[str, str]) -> PayPart:
+        # Positional, and the item by a dict: a transfer decodes thousands of these.
+        item = data["item"]
         return cls(
-            item=PayItem(data["item"]),
-            quantity=Decimal(data["quantity"]),
-            unit_price=Decimal(data["unit_price"]),
-            amount=Decimal(data["amount"]),
-            note=data.get("note", ""),
+            ITEMS[item] if item in ITEMS else PayItem(item),
+            Decimal(data["quantity"]),
+            Decimal(data["unit_price"]),
+            Decimal(data["amount"]),
+            data.get("note", ""),
         )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import Text, cast, func, inspect, select
+from sqlalchemy import Text, cast, inspect, select
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
@@ -231,66 +232,68 @@ def previews(
     an employee's reports in one part), the i-th of about `part_lines[i]` lines (the last size
     repeats), so that a transfer can record the first part and start sending it while the rest
     is planned; without sizes, one part of everything."""
+    db.session.flush()  # the lines are read past the session (`lines_of`)
     settings = {row.info.item: row for row in advanced_settings.rows(recipient)}
     planner = kind_of(recipient).planner(recipient, period, current, unprotected_confirmed)
-    for part in _parts(reports, part_lines):
+    for part, lines in _parts(reports, part_lines):
         result = Preview(recipient, list(part), period, current, unprotected_confirmed)
-        result.lines = _plan(part, planner, settings)
+        result.lines = _plan(part, lines, planner, settings)
         yield result
 
 
-# Employees whose lines `_parts` counts with one query.
-COUNTED_TOGETHER = 50
+# Employees whose lines `_parts` reads first; each later read is sized by the lines per employee
+# read so far, to fill about one part.
+READ_FIRST = 25
 
 
 def _parts(
     reports: Sequence[ExpenseReport], part_lines: Sequence[int]
-) -> Iterator[Sequence[ExpenseReport]]:
+) -> Iterator[tuple[Sequence[ExpenseReport], dict[int, list[PlanLine]]]]:
+    """The parts of `previews`, each with its reports' lines. The lines are read a few employees
+    at a time and counted as they are read (not counted first, then read): the first part goes
+    without every report read."""
+    decoded: dict[str | None, tuple[PayPart, ...]] = {}
     if not part_lines or not reports:
-        yield reports
+        yield reports, lines_of([_identity(r) for r in reports], decoded)
         return
     by_employee: dict[int, list[ExpenseReport]] = defaultdict(list)
     for report in reports:
         by_employee[report.employee_id].append(report)
     employees = list(by_employee.values())
     part: list[ExpenseReport] = []
-    lines = 0
-    for start in range(0, len(employees), COUNTED_TOGETHER):
-        group = employees[start : start + COUNTED_TOGETHER]
-        # Counted a group of employees at a time: the first part goes without waiting for
-        # every report's lines to be counted.
-        sizes = line_counts([_identity(r) for own in group for r in own])
+    lines: dict[int, list[PlanLine]] = {}
+    count = read_lines = start = 0
+    size = READ_FIRST
+    while start < len(employees):
+        group = employees[start : start + size]
+        start += len(group)
+        found = lines_of([_identity(r) for own in group for r in own], decoded)
+        read_lines += sum(map(len, found.values()))
         for own in group:
             part.extend(own)
-            lines += sum(sizes.get(r.id, 0) for r in own)
-            if lines >= part_lines[0]:
-                yield part
-                part, lines = [], 0
+            for report in own:
+                own_lines = found.get(_identity(report))
+                if own_lines:
+                    lines[_identity(report)] = own_lines
+                    count += len(own_lines)
+            if count >= part_lines[0]:
+                yield part, lines
+                part, lines, count = [], {}, 0
                 part_lines = part_lines[1:] or part_lines
+        per_employee = max(read_lines / start, 1.0)
+        size = max(1, min(500, math.ceil((part_lines[0] - count) / per_employee)))
     if part:
-        yield part
+        yield part, lines
 
 
-def line_counts(report_ids: Sequence[int]) -> dict[int, int]:
-    """How many lines that count each report has (one small query, no line read)."""
-    found: dict[int, int] = {}
-    for chunk in chunks(sorted(set(report_ids)), 500):
-        found.update(
-            db.session.execute(
-                select(ExpenseLine.report_id, func.count(ExpenseLine.id))
-                .where(ExpenseLine.report_id.in_(chunk), ExpenseLine.rejected.is_not(True))
-                .group_by(ExpenseLine.report_id)
-            )
-            .tuples()
-            .all()
-        )
-    return found
-
-
-def _plan(reports: Sequence[ExpenseReport], planner, settings: dict) -> list[PlannedLine]:
+def _plan(
+    reports: Sequence[ExpenseReport], lines: dict[int, list[PlanLine]], planner, settings: dict
+) -> list[PlannedLine]:
     planned: list[PlannedLine] = []
-    lines = lines_of([_identity(r) for r in reports])
     locked = planner.locked
+    # Per pay part (lines share them): its item's value and setting, read once (an enum's
+    # value and hash are Python-level calls).
+    of_part: dict[int, tuple[str, object]] = {}
     for report in reports:
         # Read once per report: an ORM attribute costs more than the rest of a line's work.
         employee = report.employee
@@ -298,12 +301,16 @@ def _plan(reports: Sequence[ExpenseReport], planner, settings: dict) -> list[Pla
         comment = comment_for(report, "{}")  # filled in per line, as comment_for would
         for line in lines.get(report_id, ()):
             for part in line.parts:
-                key = f"{line.id}:{part.item.value}"
+                known = of_part.get(id(part))
+                if known is None:
+                    known = of_part[id(part)] = (part.item.value, settings[part.item])
+                item, setting = known
+                key = f"{line.id}:{item}"
                 p = PlannedLine(report, line, part, key, employee, user_id)
                 p.comment = comment.format(key)
                 p.employee_label = name
                 p.cost_center_code = line.cost_center_code
-                planner.plan(p, settings[part.item])
+                planner.plan(p, setting)
                 if p.reason is None and locked:
                     p.reason = "period_locked"
                 planned.append(p)
@@ -325,9 +332,12 @@ def load_reports(reports: Sequence[ExpenseReport]) -> None:
         ).unique().all()
 
 
-def lines_of(report_ids: Sequence[int]) -> dict[int, list[PlanLine]]:
+def lines_of(
+    report_ids: Sequence[int], decoded: dict[str | None, tuple[PayPart, ...]] | None = None
+) -> dict[int, list[PlanLine]]:
     """The lines that count (not rejected) of these reports, by report, in their order, with
-    their pay parts decoded."""
+    their pay parts decoded. `decoded`: the parts already decoded, by their text (shared by the
+    reads of one request: the same trips and amounts come back in every part)."""
     found: dict[int, list[PlanLine]] = defaultdict(list)
     columns = (
         ExpenseLine.id,
@@ -337,9 +347,13 @@ def lines_of(report_ids: Sequence[int]) -> dict[int, list[PlanLine]]:
         # As text: lines with the same parts (the same trip every week) are decoded once.
         cast(ExpenseLine.parts, Text),
     )
-    decoded: dict[str | None, tuple[PayPart, ...]] = {}
+    if decoded is None:
+        decoded = {}
+    # A Core select on the session's connection: the session's own execution of it cost more
+    # than the database's work (measured). Nothing of the session is flushed: `previews` does.
+    connection = db.session.connection()
     for chunk in chunks(sorted(set(report_ids)), 500):
-        for line_id, report_id, day, cost_center, text in db.session.execute(
+        for line_id, report_id, day, cost_center, text in connection.execute(
             select(*columns)
             .where(ExpenseLine.report_id.in_(chunk), ExpenseLine.rejected.is_not(True))
             .order_by(ExpenseLine.id)
@@ -347,30 +361,32 @@ def lines_of(report_ids: Sequence[int]) -> dict[int, list[PlanLine]]:
             parts = decoded.get(text)
             if parts is None:
                 parts = decoded[text] = tuple(
-                    PayPart.from_json(part) for part in (json.loads(text) if text else None) or []
+                    map(PayPart.from_json, (json.loads(text) if text else None) or [])
                 )
             found[report_id].append(PlanLine(line_id, report_id, day, cost_center, parts))
     return found
 
 
 def _mark_already_sent(planned: list[PlannedLine]) -> None:
-    keys = {p.key for p in planned if p.reason is None or p.reason in ("period_locked",)}
-    if not keys:
+    candidates = [p for p in planned if p.reason is None or p.reason == "period_locked"]
+    if not candidates:
         return
     # A key is its expense line's, so a live line with one of these keys belongs to one of these
     # reports: asked per report (500 ids), not per key (10,000).
-    report_ids = sorted({p.line.report_id for p in planned if p.key in keys})
+    report_ids = sorted({p.line.report_id for p in candidates})
     live: dict[str, tuple[int, LineStatus]] = {}
+    connection = db.session.connection()  # as in `lines_of`
     for chunk in chunks(report_ids, 500):
-        for key, transfer_id, status in db.session.execute(
+        for key, transfer_id, status in connection.execute(
             select(TransferLine.key, TransferLine.transfer_id, TransferLine.status).where(
                 TransferLine.report_id.in_(chunk), TransferLine.live.is_(True)
             )
         ):
-            if key in keys:
-                live[key] = (transfer_id, status)
-    for p in planned:
-        if p.key in live and (p.reason is None or p.reason == "period_locked"):
+            live[key] = (transfer_id, status)
+    if not live:
+        return
+    for p in candidates:
+        if p.key in live:
             transfer_id, status = live[p.key]
             p.reason = "already_sent" if status == LineStatus.SENT else "in_transfer"
             p.detail = _("(överföring %(id)d)", id=transfer_id)

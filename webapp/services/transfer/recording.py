@@ -83,6 +83,7 @@ def record(
     waiting: list[Preview] = []  # planned parts before the first with a report to go
     totals = _Totals()  # of the parts recorded
     committed = _Totals()  # of the parts committed
+    known: dict[int, tuple] = {}  # `line_rows`' pay parts, for every part
     try:
         for plan in parts:
             waiting.append(plan)
@@ -91,7 +92,7 @@ def record(
                     continue
                 transfer = _new_transfer(recipient, plan, user, period, unprotected_confirmed)
             for p in waiting:
-                totals.add(_record_part(transfer, p))
+                totals.add(_record_part(transfer, p, known))
             waiting = []
             if in_parts:
                 _commit_part(transfer, totals, last=False)
@@ -192,32 +193,38 @@ def _new_transfer(
     return transfer
 
 
-def _record_part(transfer: Transfer, plan: Preview) -> _Totals:
+def _record_part(transfer: Transfer, plan: Preview, known: dict[int, tuple]) -> _Totals:
     """Insert one part's claims and lines (every part of every chosen report, sent or not: the
-    history shows why not); returns what it adds up to."""
+    history shows why not); returns what it adds up to. `known`: as `line_rows`'."""
     included = _included(plan)
     included_ids = {r.id for r in included}  # a set: thousands of lines look their report up
-    rows = line_rows(plan.lines)
-    live, report, amount = (LINE_COLUMNS.index(c) for c in ("live", "report_id", "amount_ore"))
+    rows = line_rows(plan.lines, known)
+    # Core statements on the session's connection (the transfer is flushed): the session's own
+    # execution of them cost more than the database's work (measured).
+    connection = db.session.connection()
     if included:
-        db.session.execute(
+        connection.execute(
             insert(table_of(TransferReport)),
             [{"transfer_id": transfer.id, "report_id": r.id, "active": True} for r in included],
         )
     if rows:
-        insert_rows(db.session.connection(), LINE, LINE_COLUMNS, rows, transfer_id=transfer.id)
-    return _Totals(
-        lines=sum(1 for p in plan.lines if p.sendable and p.line.report_id in included_ids),
-        skipped=sum(1 for p in plan.lines if p.line.report_id in included_ids and not p.sendable),
-        amount_ore=sum(row[amount] for row in rows if row[live] and row[report] in included_ids),
-        reports=[r.id for r in included],
-    )
+        insert_rows(connection, LINE, LINE_COLUMNS, rows, transfer_id=transfer.id)
+    # What the included reports' lines add up to, in one pass over the rows.
+    lines = skipped = amount_ore = 0
+    for row in rows:
+        if row[_REPORT] in included_ids:
+            if row[_LIVE]:
+                lines += 1
+                amount_ore += row[_AMOUNT]
+            else:
+                skipped += 1
+    return _Totals(lines, skipped, amount_ore, [r.id for r in included])
 
 
 def _commit_part(transfer: Transfer, totals: _Totals, *, last: bool, prepare=None) -> None:
     """The transfer's totals so far (and, with the last part, the end of its recording), only
     while it is recording; then commit. Raises RecordingClosed (uncommitted) otherwise."""
-    updated = db.session.execute(
+    updated = db.session.connection().execute(
         update(table_of(Transfer))
         .where(Transfer.id == transfer.id, Transfer.recording.is_(True))
         .values(
@@ -315,35 +322,44 @@ LINE_COLUMNS = (
     "unit_price_ore",
     "amount_ore",
 )
+_LIVE, _REPORT, _AMOUNT = (LINE_COLUMNS.index(c) for c in ("live", "report_id", "amount_ore"))
 
 
-def line_rows(planned: list[PlannedLine]) -> list[tuple]:
+def line_rows(planned: list[PlannedLine], known: dict[int, tuple] | None = None) -> list[tuple]:
     """The transfer's lines as rows of `LINE_COLUMNS`. Lines with the same pay part (the plan
-    shares them) compute its values once."""
-    parts: dict[int, tuple] = {}  # by id(): every part lives as long as `planned`
+    shares them, also across the parts of a transfer) compute its values once; `known`: those
+    values already computed, by id() of the part (kept with the part, so that the id stays
+    its own while `known` lives)."""
+    if known is None:
+        known = {}
     rows = []
     for p in planned:
-        part = parts.get(id(p.part))
-        if part is None:
-            part = parts[id(p.part)] = (
-                p.part.item.value,
-                INFO[p.part.item].paxml_code,
-                str(p.part.quantity),
-                to_ore(p.part.unit_price),
-                to_ore(p.part.amount),
+        got = known.get(id(p.part))
+        if got is None:
+            got = known[id(p.part)] = (
+                p.part,
+                (
+                    p.part.item.value,
+                    INFO[p.part.item].paxml_code,
+                    str(p.part.quantity),
+                    to_ore(p.part.unit_price),
+                    to_ore(p.part.amount),
+                ),
             )
+        part = got[1]
+        line = p.line
         sendable = p.reason is None
         rows.append(
             (
                 p.key,
                 True if sendable else None,  # None, not False: only live keys are unique
-                p.line.report_id,  # the plain row's, not the ORM report's (10,000 reads)
-                p.line.id,
+                line.report_id,  # the plain row's, not the ORM report's (10,000 reads)
+                line.id,
                 p.user_id,
                 p.employee_ref,
                 p.employee_number,
                 p.wage_code,
-                p.line.date,
+                line.date,
                 p.cost_center_code if p.cost_center_label else None,
                 p.cost_center_ref,
                 None,
