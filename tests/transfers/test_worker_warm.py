@@ -48,6 +48,8 @@ def test_warming_compiles_the_transfer_sql_and_leaves_no_connection_open(app):
         db.session.remove()
     assert any("GROUP BY transfer_line.status" in sql for sql in compiled)
     assert any(sql.startswith("UPDATE expense_report") for sql in compiled)
+    # The send's first read: the recipient's Nmbrs connection, loaded lazily.
+    assert any(sql.startswith("SELECT nmbrs_connection.id") for sql in compiled)
     # The job's end: the transfer's outcome, one UPDATE of the same columns whatever changed.
     assert any(
         sql.startswith("UPDATE transfer SET") and "finished_at=" in sql and "lines_sent=" in sql

@@ -199,6 +199,16 @@ def _record_part(transfer: Transfer, plan: Preview, known: dict[int, tuple]) -> 
     included = _included(plan)
     included_ids = {r.id for r in included}  # a set: thousands of lines look their report up
     rows = line_rows(plan.lines, known)
+    # What the included reports' lines add up to, in one pass over the rows; before the
+    # inserts, which hold SQLite's one write lock (the worker's marks wait for it).
+    lines = skipped = amount_ore = 0
+    for row in rows:
+        if row[_REPORT] in included_ids:
+            if row[_LIVE]:
+                lines += 1
+                amount_ore += row[_AMOUNT]
+            else:
+                skipped += 1
     # Core statements on the session's connection (the transfer is flushed): the session's own
     # execution of them cost more than the database's work (measured).
     connection = db.session.connection()
@@ -209,15 +219,6 @@ def _record_part(transfer: Transfer, plan: Preview, known: dict[int, tuple]) -> 
         )
     if rows:
         insert_rows(connection, LINE, LINE_COLUMNS, rows, transfer_id=transfer.id)
-    # What the included reports' lines add up to, in one pass over the rows.
-    lines = skipped = amount_ore = 0
-    for row in rows:
-        if row[_REPORT] in included_ids:
-            if row[_LIVE]:
-                lines += 1
-                amount_ore += row[_AMOUNT]
-            else:
-                skipped += 1
     return _Totals(lines, skipped, amount_ore, [r.id for r in included])
 
 

@@ -68,6 +68,21 @@ def request_transfer(
     """
     if not recipient.is_active:
         raise TransferError(_("Mottagaren är inte längre aktiv."))
+    # From the reports' load on (10,000 lines' worth of objects, like the planning's), not
+    # from the planning only: a full collection set off by the load walked the whole process
+    # before the first part went out.
+    with collector_paused():
+        return _record_and_start(recipient, reports, user, period, current, unprotected_confirmed)
+
+
+def _record_and_start(
+    recipient: ReportRecipient,
+    reports: Sequence[ExpenseReport],
+    user: User | None,
+    period: PayrollPeriod | None,
+    current: PayrollPeriod | None,
+    unprotected_confirmed: bool,
+) -> Transfer:
     load_reports(reports)  # their status, lines and employees, fresh and at once
     if any(r.status != ReportStatus.APPROVED for r in reports):
         raise TransferError(_("Bara attesterade rapporter kan skickas. Ladda om sidan."))
@@ -94,25 +109,24 @@ def request_transfer(
                     ),
                     running,
                 )
-        with collector_paused():
-            # In parts for a kind that sends in a worker: the job starts once the first part is
-            # committed and sends while the rest is planned and recorded.
-            parts = previews(
-                recipient,
-                reports,
-                period,
-                current,
-                unprotected_confirmed,
-                recording.PART_LINES if kind.sends_in_worker else (),
-            )
-            transfer = recording.record(
-                recipient,
-                parts,
-                user,
-                period,
-                unprotected_confirmed,
-                started=_started if kind.sends_in_worker else None,
-            )
+        # In parts for a kind that sends in a worker: the job starts once the first part is
+        # committed and sends while the rest is planned and recorded.
+        parts = previews(
+            recipient,
+            reports,
+            period,
+            current,
+            unprotected_confirmed,
+            recording.PART_LINES if kind.sends_in_worker else (),
+        )
+        transfer = recording.record(
+            recipient,
+            parts,
+            user,
+            period,
+            unprotected_confirmed,
+            started=_started if kind.sends_in_worker else None,
+        )
     finally:
         with contextlib.suppress(Exception):
             lock.release()
