@@ -7,8 +7,9 @@ How Nmbrs gets every line exactly once (`send`):
    typed by hand may look exactly like ours) → osäker, for a person, never resent by itself.
 2. Pending lines go in batches of whole employees, one call each on the normal path: record
    the batch as "sending" (commit), `WageComponentVar_Insert_Batch`, and when Nmbrs answers,
-   record the lines as sent (committed with a later batch's "sending": one commit per batch;
-   a process dying in between leaves the answered batch in doubt, as in 1). SOAP's answer
+   record the lines as sent (committed with a later batch's "sending", the last batch's with
+   the transfer's finish: one commit per batch; a process dying in between leaves the answered
+   batch in doubt, as in 1). SOAP's answer
    carries no ids; they are found when undo needs them (`find_component_ids`). Pipelined:
    batch k+1 is recorded while k is on the wire.
    The request may still be recording the transfer's lines (in parts, `recording.record`) while

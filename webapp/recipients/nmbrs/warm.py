@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import contextlib
 
-from sqlalchemy.orm import make_transient_to_detached
-
-from webapp.extensions import db
 from webapp.models import ReportRecipient
 from webapp.recipients.nmbrs.delivery import (
     BATCH_LINES,
@@ -17,19 +14,15 @@ from webapp.recipients.nmbrs.delivery import (
 )
 from webapp.recipients.nmbrs.pending import Pending
 from webapp.services.transfer.ledger import TransferLost
+from webapp.services.transfer.warm import as_loaded
 
 
 def warm_up(nobody: int) -> None:
     """On a transfer that does not exist: the recipient's Nmbrs connection, the lines taken,
     the claim and the progress (they match nothing). In the caller's transaction."""
     # `send` reads `transfer.recipient.nmbrs`: its lazy load, compiled here, not in each job.
-    recipient = ReportRecipient(id=nobody)
-    make_transient_to_detached(recipient)
-    db.session.add(recipient)
-    try:
+    with as_loaded(ReportRecipient(id=nobody)) as recipient:
         recipient.nmbrs  # noqa: B018
-    finally:
-        db.session.expunge(recipient)
     Pending(nobody, employee_batches, BATCH_LINES).take(idle=True)
     with contextlib.suppress(TransferLost):
         claim_transfer(nobody, 0, 0)

@@ -279,7 +279,7 @@ def finish(transfer: Transfer, *, error_code: str | None = None, message: str | 
         sent=sent,
         failed=failed,
         uncertain=uncertain,
-        amount=str(Decimal(lines.sent_ore) / 100),  # as `Transfer.amount_sent`
+        amount=str(transfer.amount_sent),  # set by `set_final`: no reload
     )
     db.session.commit()
     if ahead is not None and ahead.committed is not None:

@@ -9,6 +9,7 @@ runs are compiled (and the tenant guard has seen their shapes) for every child a
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import TypeVar
 
 from sqlalchemy.orm import make_transient_to_detached
@@ -27,12 +28,17 @@ NOBODY = 0
 T = TypeVar("T")
 
 
-def _detached(obj: T) -> T:
+@contextlib.contextmanager
+def as_loaded(obj: T) -> Iterator[T]:
     """`obj` in the session as if loaded (no SQL), so that its lazy loads run as a loaded
-    row's would. Expunge it after."""
+    row's would; out of the session again after."""
     make_transient_to_detached(obj)
     db.session.add(obj)
-    return obj
+    try:
+        yield obj
+    finally:
+        if obj in db.session:
+            db.session.expunge(obj)
 
 
 def warm_up() -> None:
@@ -47,11 +53,8 @@ def warm_up() -> None:
         # SQL is shared by every organization.
         with tenant(NOBODY):
             _started()
-            transfer = _detached(Transfer(id=NOBODY, recipient_id=NOBODY))
-            try:
+            with as_loaded(Transfer(id=NOBODY, recipient_id=NOBODY)) as transfer:
                 transfer.recipient  # noqa: B018 - the lazy load, as `execute` does
-            finally:
-                db.session.expunge(transfer)
             ledger.left_over(NOBODY)
             for kind in all_kinds():
                 kind.warm_up(NOBODY)
@@ -83,29 +86,26 @@ def _started() -> None:
     """`execute`'s start on a queued transfer that does not exist: its UPDATE (which matches
     nothing, so the flush fails) and the reload of the transfer after the commit (which finds
     nothing). Rolls back."""
-    transfer = _detached(
-        Transfer(
-            id=NOBODY,
-            organization_id=NOBODY,
-            recipient_id=NOBODY,
-            status=TransferStatus.QUEUED,
-            step="waiting",
-            attempts=0,
-            started_at=None,
-            heartbeat_at=None,
-            error_code=None,
-            error_message=None,
-        )
+    queued = Transfer(
+        id=NOBODY,
+        organization_id=NOBODY,
+        recipient_id=NOBODY,
+        status=TransferStatus.QUEUED,
+        step="waiting",
+        attempts=0,
+        started_at=None,
+        heartbeat_at=None,
+        error_code=None,
+        error_message=None,
     )
-    try:
-        ledger.begin(transfer)
-        with contextlib.suppress(StaleDataError):
-            db.session.flush()
-        db.session.rollback()
-        db.session.expire(transfer)
-        with contextlib.suppress(ObjectDeletedError):
-            transfer.attempts  # noqa: B018
-    finally:
-        db.session.rollback()
-        if transfer in db.session:
-            db.session.expunge(transfer)
+    with as_loaded(queued) as transfer:
+        try:
+            ledger.begin(transfer)
+            with contextlib.suppress(StaleDataError):
+                db.session.flush()
+            db.session.rollback()
+            db.session.expire(transfer)
+            with contextlib.suppress(ObjectDeletedError):
+                transfer.attempts  # noqa: B018
+        finally:
+            db.session.rollback()
