@@ -22,7 +22,9 @@ from tests.transfers.helpers import (
 from tests.transfers.test_recorded_in_parts import MARIA
 from webapp.extensions import db
 from webapp.models import ReportStatus, Transfer, TransferStatus
+from webapp.recipients.nmbrs import delivery
 from webapp.services import transfer as transfer_service
+from webapp.services.transfer import ledger
 
 
 def pooled(app) -> tuple[int, int]:
@@ -32,6 +34,10 @@ def pooled(app) -> tuple[int, int]:
 
 
 def test_warming_compiles_the_transfer_sql_and_leaves_no_connection_open(app):
+    driver_level = [delivery._CLAIM, delivery._STAMP]
+    for statement in driver_level:
+        statement._compiled.clear()
+    ledger._LINES.clear()
     with app.app_context():
         db.engine._compiled_cache.clear()
         Transfer.__mapper__._compiled_cache.clear()
@@ -61,6 +67,10 @@ def test_warming_compiles_the_transfer_sql_and_leaves_no_connection_open(app):
     assert any(
         sql.startswith("UPDATE transfer SET status=") and "attempts=" in sql for sql in flushed
     )
+    # The claim and the progress of every batch, and the lines taken (the first read of two
+    # batches' worth and those after), run at driver level: compiled here too.
+    assert all(statement._compiled for statement in driver_level)
+    assert len(ledger._LINES) == 2 and all(s._compiled for s in ledger._LINES.values())
     # The parent closed what it opened: a forked child can share no socket with it.
     jobs.context.warm(app)
     assert pooled(app) == (0, 0)

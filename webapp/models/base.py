@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, DateTime, Enum, Result, Select, Table
+from sqlalchemy import Connection, CursorResult, DateTime, Enum, Executable, Result, Select, Table
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Mapped, mapped_column
@@ -171,20 +171,66 @@ class _Compiled:
         return tuple(converted[name] for name in self.positions)
 
 
-class QuickSelect:
-    """A SELECT of one row that is asked very often (a sync's progress, by every open tab once
-    a second), run at driver level outside a transaction (no BEGIN and ROLLBACK around it):
-    compiled once per database, each parameter and column converted by its type for that
-    database, as SQLAlchemy converts them.
+class DriverStatement:
+    """A statement run for every batch of a transfer, on the caller's connection (in its
+    transaction) at driver level: compiled once per database, each parameter and column
+    converted by its type for that database, as SQLAlchemy converts them.
 
-    SQLAlchemy's own execution (a Connection and its execution options, the result built from
-    the cursor's description of every column) cost the web process more than the driver's
-    round trip did (measured). Its columns' types must convert alike whatever the driver's
-    type code (no Numeric: SQLAlchemy reads that code for it, this does not)."""
+    SQLAlchemy's execution of a compiled statement (its cache key, execution context and
+    result) cost more per batch than the database's work did (measured: a transfer's claim
+    of one row cost more than the UPDATE of its 500 lines). Its columns' types must convert
+    alike whatever the driver's type code (no Numeric: SQLAlchemy reads that code for it,
+    this does not)."""
 
-    def __init__(self, statement: Select) -> None:
+    def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._compiled: dict[Dialect, _Compiled] = {}
+
+    def rowcount(self, connection: Connection, params: dict[str, Any]) -> int:
+        """Run it (an UPDATE or DELETE) with `params` (its named bind parameters): how many
+        rows it touched."""
+        return self._run(connection, params).rowcount or 0
+
+    def rows(self, connection: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Run it (a SELECT) with `params`: every row, as plain tuples."""
+        compiled = self._compiled.get(connection.dialect) or self._compile(connection.dialect)
+        rows = self._run(connection, params).all()
+        if not any(compiled.results):
+            return rows  # type: ignore[return-value]  # Rows are tuples
+        return [
+            tuple(
+                convert(value) if convert else value
+                for convert, value in zip(compiled.results, row, strict=True)
+            )
+            for row in rows
+        ]
+
+    def _run(self, connection: Connection, params: dict[str, Any]) -> CursorResult[Any]:
+        compiled = self._compiled.get(connection.dialect) or self._compile(connection.dialect)
+        return connection.exec_driver_sql(compiled.sql, compiled.bound(params))
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        binds = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            for name, bind in compiled.binds.items()
+        }
+        results = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in getattr(self.statement, "selected_columns", ())
+        ]
+        made = _Compiled(compiled.string, compiled.params, compiled.positiontup, binds, results)
+        self._compiled[dialect] = made
+        return made
+
+
+class QuickSelect(DriverStatement):
+    """A SELECT of one row that is asked very often (a sync's progress, by every open tab once
+    a second), run at driver level outside a transaction (no BEGIN and ROLLBACK around it)
+    (`DriverStatement`: SQLAlchemy's own execution cost the web process more than the driver's
+    round trip did, measured)."""
+
+    statement: Select
 
     def first(self, engine: Engine, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """The first row for `params` (the statement's named bind parameters), or None."""
@@ -215,17 +261,3 @@ class QuickSelect:
             convert(value) if convert else value
             for convert, value in zip(compiled.results, row, strict=True)
         )
-
-    def _compile(self, dialect: Dialect) -> _Compiled:
-        compiled = self.statement.compile(dialect=dialect)
-        binds = {
-            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
-            for name, bind in compiled.binds.items()
-        }
-        results = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in self.statement.selected_columns
-        ]
-        made = _Compiled(compiled.string, compiled.params, compiled.positiontup, binds, results)
-        self._compiled[dialect] = made
-        return made

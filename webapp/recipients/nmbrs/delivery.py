@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from webapp.extensions import db
 from webapp.models import LineStatus, NmbrsApi, RecipientKind, Transfer, TransferStatus
-from webapp.models.base import rowcount, table_of, update_by_ids, utcnow
+from webapp.models.base import DriverStatement, table_of, update_by_ids, utcnow
 from webapp.nmbrs import (
     NewWageComponent,
     NmbrsError,
@@ -132,7 +132,9 @@ def send(transfer: Transfer, client: PayrollApi | None = None) -> None:
 
 def _send_all(run: _Run) -> None:
     transfer_id = run.transfer_id
-    left = left_over(transfer_id)
+    # A first attempt finds nothing sent or in doubt (no line goes before it begins): the
+    # count of what an earlier one left is not read before its first batch.
+    left = left_over(transfer_id) if run.attempt > 1 else {}
     run.next_batch = max((batch or 0 for _count, batch in left.values()), default=0) + 1
     run.sent = left.get(LineStatus.SENT.value, (0, None))[0]
     if LineStatus.SENDING.value in left:
@@ -431,13 +433,14 @@ def _settle_doubt(run: _Run, lines: list[Line]) -> list[Line]:
 
 
 def _record_sent(run: _Run, sent: list) -> None:
-    update_lines(
-        [{"_id": line.id, "component_id": cid} for line, cid in sent],
-        status=LineStatus.SENT.value,
-        sent_at=utcnow(),
-        error_code=None,
-        error_message=None,
-    )
+    values = {"status": LineStatus.SENT.value, "sent_at": utcnow()}
+    values |= {"error_code": None, "error_message": None}
+    if all(cid is None for _line, cid in sent):
+        # A batch SOAP said yes to (no ids): one UPDATE of its ids, without a row each.
+        ids = [line.id for line, _cid in sent]
+        update_by_ids(db.session.connection(), LINE, ids, {**values, "component_id": None})
+    else:
+        update_lines([{"_id": line.id, "component_id": cid} for line, cid in sent], **values)
     run.done += len(sent)
     run.sent += len(sent)
 
@@ -463,19 +466,24 @@ def _mark_sending(run: _Run, lines: list[Line]) -> list[Line]:
 
 def claim_transfer(transfer_id: int, attempt: int, sent: int) -> None:
     """Stamp the transfer as still ours; a reaper that declared it dead wins (TransferLost)."""
-    claimed = db.session.execute(
-        update(Transfer)
-        .where(
-            Transfer.id == transfer_id,
-            Transfer.status == TransferStatus.RUNNING,
-            Transfer.attempts == attempt,  # a later attempt (a retry) has taken over
-        )
-        # The page's progress too: the first batch's commit says the sending has begun.
-        .values(heartbeat_at=utcnow(), step="sending", lines_sent=sent)
-        .execution_options(synchronize_session=False)
-    )
-    if rowcount(claimed) != 1:
+    params = {"transfer_id": transfer_id, "attempt": attempt, "sent": sent, "now": utcnow()}
+    if _CLAIM.rowcount(db.session.connection(), params) != 1:
         raise TransferLost(transfer_id)
+
+
+_TRANSFER = table_of(Transfer)
+# Once per batch: run at driver level (`DriverStatement`), not through the ORM, whose bulk
+# update of this one row cost more than the batch's 500-line UPDATE (measured).
+_CLAIM = DriverStatement(
+    update(_TRANSFER)
+    .where(
+        _TRANSFER.c.id == bindparam("transfer_id"),
+        _TRANSFER.c.status == TransferStatus.RUNNING,
+        _TRANSFER.c.attempts == bindparam("attempt"),  # a later attempt (a retry) has taken over
+    )
+    # The page's progress too: the first batch's commit says the sending has begun.
+    .values(heartbeat_at=bindparam("now"), step="sending", lines_sent=bindparam("sent"))
+)
 
 
 def _component(line: Line) -> NewWageComponent:
@@ -555,12 +563,15 @@ def _progress(run: _Run, step: str) -> None:
 
 def stamp_progress(transfer_id: int, step: str, sent: int) -> None:
     """The page's progress and the heartbeat (in the caller's transaction)."""
-    db.session.execute(
-        update(Transfer)
-        .where(Transfer.id == transfer_id, Transfer.status == TransferStatus.RUNNING)
-        .values(step=step, lines_sent=sent, heartbeat_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    params = {"transfer_id": transfer_id, "step": step, "sent": sent, "now": utcnow()}
+    _STAMP.rowcount(db.session.connection(), params)
+
+
+_STAMP = DriverStatement(
+    update(_TRANSFER)
+    .where(_TRANSFER.c.id == bindparam("transfer_id"), _TRANSFER.c.status == TransferStatus.RUNNING)
+    .values(step=bindparam("step"), lines_sent=bindparam("sent"), heartbeat_at=bindparam("now"))
+)
 
 
 def find_ids(transfer: Transfer, client: PayrollApi) -> None:

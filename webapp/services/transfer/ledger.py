@@ -29,7 +29,7 @@ from webapp.models import (
     TransferStatus,
     User,
 )
-from webapp.models.base import rowcount, table_of, update_by_ids, utcnow
+from webapp.models.base import DriverStatement, rowcount, table_of, update_by_ids, utcnow
 from webapp.models.transfer import ACTIVE_TRANSFER_STATUSES
 from webapp.services import audit, runs
 from webapp.services.transfer.plan import chunks
@@ -139,6 +139,19 @@ def lines_with(
     """The transfer's lines in `status` (only those whose component id is not known yet, if
     `without_component`; the first `limit`): by employee, or, `after` a line's id, those
     recorded after it in the order they were recorded."""
+    shape = (without_component, limit is not None, after is not None)
+    statement = _LINES.get(shape) or _LINES.setdefault(shape, _lines_statement(*shape))
+    params = {"transfer_id": transfer_id, "status": status.value, "limit": limit, "after": after}
+    connection = db.session.connection()
+    return [Line(*row) for row in statement.rows(connection, params)]  # one fetch, not 10,000
+
+
+# Per shape of `lines_with` (which of its options are given): read at driver level, as the
+# worker reads a transfer's 10,000 lines while it sends (`DriverStatement`).
+_LINES: dict[tuple[bool, bool, bool], DriverStatement] = {}
+
+
+def _lines_statement(without_component: bool, limited: bool, after: bool) -> DriverStatement:
     stmt = (
         select(
             LINE.c.id,
@@ -150,16 +163,17 @@ def lines_with(
             LINE.c.comment,
             LINE.c.batch,
         )
-        .where(LINE.c.transfer_id == transfer_id, LINE.c.status == status.value)
+        .where(LINE.c.transfer_id == bindparam("transfer_id"))
+        .where(LINE.c.status == bindparam("status"))
         .order_by(LINE.c.employee_ref, LINE.c.id)
     )
-    if after is not None:
-        stmt = stmt.where(LINE.c.id > after).order_by(None).order_by(LINE.c.id)
+    if after:
+        stmt = stmt.where(LINE.c.id > bindparam("after")).order_by(None).order_by(LINE.c.id)
     if without_component:
         stmt = stmt.where(LINE.c.component_id.is_(None))
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return [Line(*row) for row in db.session.execute(stmt).all()]  # one fetch, not 10,000
+    if limited:
+        stmt = stmt.limit(bindparam("limit"))
+    return DriverStatement(stmt)
 
 
 def left_over(transfer_id: int) -> dict[str, tuple[int, int | None]]:
