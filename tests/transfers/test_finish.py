@@ -26,8 +26,9 @@ from tests.transfers.helpers import (
 from tests.transfers.test_exactly_once import Crash, run_until_crash, try_again, worker_found_dead
 from tests.transfers.test_in_doubt_crashes import calls
 from webapp.extensions import db
-from webapp.models import AuditEvent, LineStatus, ReportStatus, TransferStatus
+from webapp.models import AuditEvent, LineStatus, ReportStatus, Transfer, TransferStatus
 from webapp.recipients.nmbrs import delivery
+from webapp.services import transfer as transfer_service
 from webapp.services.transfer import ledger
 
 # The two reports of the in-doubt tests, and what Nmbrs holds once they are sent.
@@ -41,6 +42,20 @@ def audited(app, action: str) -> list[str | None]:
         ).all()
         db.session.remove()
         return sorted(found)
+
+
+def read_back_and_sent_once(app, monkeypatch, nmbrs_sandbox, client, url: str, setup) -> None:
+    """Försök igen on a transfer whose last batch is in doubt: read back and found, so nothing
+    goes twice, and the transfer and its reports are sent."""
+    _s, _rid, reports, expected = setup
+    seen = calls(monkeypatch, nmbrs_sandbox)
+    try_again(app, client, url)
+    assert stored(nmbrs_sandbox) == expected  # read back and found: nothing twice
+    assert "WageComponentVar_Insert_Batch" not in seen
+    [t] = transfers(app)
+    assert t.status == TransferStatus.SUCCEEDED
+    assert {line.status for line in t.lines} == {LineStatus.SENT}
+    assert all(report_status(app, r) == ReportStatus.TRANSFERRED for r in reports)
 
 
 @pytest.mark.parametrize("batch_lines", [500, 2])  # the last batch is the only one, or the 2nd
@@ -70,14 +85,7 @@ def test_a_job_dying_after_the_last_yes_before_its_finish_is_read_back_and_sends
     worker_found_dead(app, s.admin, url)
     assert all(report_status(app, r) == ReportStatus.APPROVED for r in reports)
 
-    seen = calls(monkeypatch, nmbrs_sandbox)
-    try_again(app, s.admin, url)
-    assert stored(nmbrs_sandbox) == expected  # read back and found: nothing twice
-    assert "WageComponentVar_Insert_Batch" not in seen
-    [t] = transfers(app)
-    assert t.status == TransferStatus.SUCCEEDED
-    assert {line.status for line in t.lines} == {LineStatus.SENT}
-    assert all(report_status(app, r) == ReportStatus.TRANSFERRED for r in reports)
+    read_back_and_sent_once(app, monkeypatch, nmbrs_sandbox, s.admin, url, setup)
     assert audited(app, "report.transferred") == sorted(str(r) for r in reports)
     assert "4 av 4 rader skickade till Nmbrs, 2 384,40 kr." in text_of(s.admin.get(url))
 
@@ -143,3 +151,38 @@ def test_a_line_refused_in_an_earlier_batch_and_the_last_batch_sent_settle_each_
     assert report_status(app, reports[1]) == ReportStatus.TRANSFERRED
     assert audited(app, "report.transferred") == [str(reports[1])]
     assert audited(app, "transfer.finished") == [str(t.id)]
+
+
+def test_a_job_declared_dead_while_its_last_batch_is_on_the_wire_does_not_finish_the_transfer(
+    app, nmbrs_sandbox, setup, monkeypatch
+):
+    """The reaper found the job silent and ended the transfer as interrupted (its heartbeat
+    stalled, say) while the job still waited for Nmbrs' last answer: the job's finish does not
+    overwrite that with a success, and the yes it got is not committed either. Försök igen
+    reads the batch back and sends nothing twice."""
+    s, rid, reports, expected = setup
+    url = transfer_url(send(s.admin, rid, reports))
+    [t] = transfers(app)
+
+    def buried_meanwhile(reached: str, transfer_id: int) -> None:
+        if reached == "handed":  # the only batch, on the wire (its mark committed)
+            with db.engine.begin() as other:  # the reaper, in a process of its own
+                other.execute(
+                    db.update(Transfer)
+                    .where(Transfer.id == transfer_id)
+                    .values(status=TransferStatus.FAILED, error_code="interrupted")
+                )
+
+    monkeypatch.setattr(delivery, "crash_hook", buried_meanwhile)
+    with app.app_context():
+        transfer_service.execute(t.id)
+        db.session.remove()
+    assert stored(nmbrs_sandbox) == expected  # all of it reached Nmbrs
+    [t] = transfers(app)
+    assert t.status == TransferStatus.FAILED and t.error_code == "interrupted"
+    assert {line.status for line in t.lines} == {LineStatus.SENDING}  # in doubt, not sent
+    assert all(report_status(app, r) == ReportStatus.APPROVED for r in reports)
+    assert audited(app, "transfer.finished") == []
+
+    monkeypatch.setattr(delivery, "crash_hook", lambda *_: None)
+    read_back_and_sent_once(app, monkeypatch, nmbrs_sandbox, s.admin, url, setup)

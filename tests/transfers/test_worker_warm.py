@@ -58,7 +58,10 @@ def test_warming_compiles_the_transfer_sql_and_leaves_no_connection_open(app):
     assert any(sql.startswith("SELECT nmbrs_connection.id") for sql in compiled)
     # The job's end: the transfer's outcome, one UPDATE of the same columns whatever changed.
     assert any(
-        sql.startswith("UPDATE transfer SET") and "finished_at=" in sql and "lines_sent=" in sql
+        sql.startswith("UPDATE transfer SET")
+        and "finished_at=" in sql
+        and "lines_sent=" in sql
+        and "transfer.attempts = " in sql  # only while still running in the job's attempt
         for sql in compiled
     )
     # The job's start: the transfer taken up (running, one attempt more).

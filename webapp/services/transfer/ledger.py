@@ -236,12 +236,20 @@ def stop(transfer: Transfer, code: str, message: str) -> None:
     finish(transfer, error_code=code, message=message)
 
 
-def finish(transfer: Transfer, *, error_code: str | None = None, message: str | None = None):
+def finish(
+    transfer: Transfer,
+    *,
+    error_code: str | None = None,
+    message: str | None = None,
+    attempt: int | None = None,
+):
     """Count the lines, settle the reports and set the transfer's final status. Commits.
 
     A send that ended with its last batch's yes left that answer to this commit, and read the
     lines and the held reports while the batch was on the wire (`read_ahead`, `answered`):
-    they are taken from there."""
+    they are taken from there. `attempt`: a job's, which finishes the transfer only while it is
+    still running in that attempt; a reaper that declared the job dead, or a later attempt, has
+    taken over (TransferLost: nothing of this is committed, the last batch stays in doubt)."""
     # Its key, not `transfer.id`: a transfer the send's last commit expired is not read again.
     identity = inspect(transfer).identity
     transfer_id: int = identity[0] if identity else transfer.id
@@ -273,9 +281,10 @@ def finish(transfer: Transfer, *, error_code: str | None = None, message: str | 
     else:
         status = TransferStatus.SUCCEEDED
     write_reports(transfer_id, organization_id, reports)
-    set_final(
+    written = set_final(
         transfer,
         transfer_id,
+        attempt=attempt,
         lines_sent=sent,
         lines_failed=failed,
         amount_sent_ore=lines.sent_ore,
@@ -283,6 +292,8 @@ def finish(transfer: Transfer, *, error_code: str | None = None, message: str | 
         error_code=error_code,
         error_message=message,
     )
+    if not written:
+        raise TransferLost(transfer_id)
     audit.record_many(
         "transfer.finished",
         actor=None,
@@ -308,17 +319,26 @@ def finish(transfer: Transfer, *, error_code: str | None = None, message: str | 
     )
 
 
-def set_final(transfer: Transfer, transfer_id: int, **values) -> None:
+def set_final(
+    transfer: Transfer, transfer_id: int, *, attempt: int | None = None, **values
+) -> bool:
     """The transfer's outcome (`values`: the final counts, status and error), finished now, in
     one UPDATE of the same columns whatever changed (an ORM flush would write only what changed:
     a statement of another shape, compiled anew); the transfer shows them without a reload.
-    In the caller's transaction."""
+    `attempt`: only while the transfer is still running in that attempt. Returns whether it
+    was written. In the caller's transaction."""
     values = {**values, "step": None, "finished_at": utcnow()}
-    db.session.execute(
-        update(table_of(Transfer)).where(table_of(Transfer).c.id == transfer_id).values(values)
-    )
+    transfers = table_of(Transfer)
+    statement = update(transfers).where(transfers.c.id == transfer_id)
+    if attempt is not None:
+        statement = statement.where(
+            transfers.c.status == TransferStatus.RUNNING, transfers.c.attempts == attempt
+        )
+    if rowcount(db.session.execute(statement.values(values))) != 1:
+        return False
     for key, value in values.items():
         set_committed_value(transfer, key, value)
+    return True
 
 
 def status_counts(transfer_id: int) -> dict[LineStatus, int]:

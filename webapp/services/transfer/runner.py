@@ -195,12 +195,13 @@ def execute(transfer_id: int) -> Transfer | None:
         log.info("transfer %s is not waiting to run; nothing to do", transfer_id)
         return None
     ledger.begin(transfer)
+    attempt = transfer.attempts  # this job's: its finish holds only while it is the running one
     db.session.commit()
     log.info("transfer %s started (attempt %s)", transfer.id, transfer.attempts)
     with runs.heartbeat(Transfer, transfer.id, RUNNING_STATUSES):
         try:
             kind_of(transfer).deliver(transfer)
-            ledger.finish(transfer)
+            ledger.finish(transfer, attempt=attempt)
         except DeliveryStopped as stop:
             db.session.rollback()
             ledger.stop(transfer, stop.code, stop.user_message)

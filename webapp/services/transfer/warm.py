@@ -71,6 +71,7 @@ def warm_up() -> None:
             ledger.set_final(
                 Transfer(),
                 NOBODY,
+                attempt=0,  # as a job's finish: only while still running in its attempt
                 lines_sent=0,
                 lines_failed=0,
                 amount_sent_ore=0,
