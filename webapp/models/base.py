@@ -170,6 +170,13 @@ class _Compiled:
             return converted
         return tuple(converted[name] for name in self.positions)
 
+    def row(self, values: Sequence[Any]) -> tuple[Any, ...]:
+        """A row as the driver gave it, each column converted by its type."""
+        return tuple(
+            convert(value) if convert else value
+            for convert, value in zip(self.results, values, strict=True)
+        )
+
 
 class DriverStatement:
     """A statement run for every batch of a transfer, on the caller's connection (in its
@@ -193,21 +200,18 @@ class DriverStatement:
 
     def rows(self, connection: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run it (a SELECT) with `params`: every row, as plain tuples."""
-        compiled = self._compiled.get(connection.dialect) or self._compile(connection.dialect)
-        rows = self._run(connection, params).all()
+        compiled = self._compiled_for(connection.dialect)
+        rows = connection.exec_driver_sql(compiled.sql, compiled.bound(params)).all()
         if not any(compiled.results):
             return rows  # type: ignore[return-value]  # Rows are tuples
-        return [
-            tuple(
-                convert(value) if convert else value
-                for convert, value in zip(compiled.results, row, strict=True)
-            )
-            for row in rows
-        ]
+        return [compiled.row(row) for row in rows]
 
     def _run(self, connection: Connection, params: dict[str, Any]) -> CursorResult[Any]:
-        compiled = self._compiled.get(connection.dialect) or self._compile(connection.dialect)
+        compiled = self._compiled_for(connection.dialect)
         return connection.exec_driver_sql(compiled.sql, compiled.bound(params))
+
+    def _compiled_for(self, dialect: Dialect) -> _Compiled:
+        return self._compiled.get(dialect) or self._compile(dialect)
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]
@@ -235,7 +239,7 @@ class QuickSelect(DriverStatement):
     def first(self, engine: Engine, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """The first row for `params` (the statement's named bind parameters), or None."""
         dialect = engine.dialect
-        compiled = self._compiled.get(dialect) or self._compile(dialect)
+        compiled = self._compiled_for(dialect)
         raw = engine.raw_connection()  # the pool's checks and reset, as for any connection
         dbapi_connection = cast(DBAPIConnection, raw.dbapi_connection)  # checked out: never None
         cursor = None
@@ -255,9 +259,4 @@ class QuickSelect(DriverStatement):
             if cursor is not None:
                 cursor.close()
             raw.close()
-        if row is None:
-            return None
-        return tuple(
-            convert(value) if convert else value
-            for convert, value in zip(compiled.results, row, strict=True)
-        )
+        return None if row is None else compiled.row(row)

@@ -433,14 +433,13 @@ def _settle_doubt(run: _Run, lines: list[Line]) -> list[Line]:
 
 
 def _record_sent(run: _Run, sent: list) -> None:
-    values = {"status": LineStatus.SENT.value, "sent_at": utcnow()}
-    values |= {"error_code": None, "error_message": None}
-    if all(cid is None for _line, cid in sent):
-        # A batch SOAP said yes to (no ids): one UPDATE of its ids, without a row each.
-        ids = [line.id for line, _cid in sent]
-        update_by_ids(db.session.connection(), LINE, ids, {**values, "component_id": None})
-    else:
-        update_lines([{"_id": line.id, "component_id": cid} for line, cid in sent], **values)
+    update_lines(
+        [{"_id": line.id, "component_id": cid} for line, cid in sent],
+        status=LineStatus.SENT.value,
+        sent_at=utcnow(),
+        error_code=None,
+        error_message=None,
+    )
     run.done += len(sent)
     run.sent += len(sent)
 

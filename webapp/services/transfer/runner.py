@@ -197,7 +197,7 @@ def execute(transfer_id: int) -> Transfer | None:
     ledger.begin(transfer)
     attempt = transfer.attempts  # this job's: its finish holds only while it is the running one
     db.session.commit()
-    log.info("transfer %s started (attempt %s)", transfer.id, transfer.attempts)
+    log.info("transfer %s started (attempt %s)", transfer_id, attempt)
     with runs.heartbeat(Transfer, transfer.id, RUNNING_STATUSES):
         try:
             kind_of(transfer).deliver(transfer)
